@@ -1,0 +1,69 @@
+//! rig's subcommands. Each one is a thin shell over `rig-host`: it turns flags into typed
+//! options, calls the library, and prints.
+
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// rig: inspect Linux hosts with eBPF gadgets.
+#[derive(Debug, Parser)]
+#[command(name = "rig", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a gadget: a bundled name (trace_exec), a gadget folder, or an eBPF object.
+    ///
+    /// Common flags: -o/--output columns|json|jsonpretty|yaml, --fields a,b, --timeout SECONDS.
+    /// The gadget's own parameters become flags too: see `rig run GADGET --help`.
+    #[command(disable_help_flag = true)]
+    Run(run::RunCmd),
+    /// List the gadgets bundled with this binary.
+    Gadgets {
+        /// Also compile each one (cached) and show its datasources.
+        #[arg(long)]
+        build: bool,
+    },
+}
+
+impl Command {
+    /// Runs the command.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Run(cmd) => cmd.execute(),
+            Command::Gadgets { build } => {
+                for g in rig_host::compile::bundled() {
+                    if !build {
+                        println!("{g}");
+                        continue;
+                    }
+                    let gadget = rig_host::gadget::resolve(g)?;
+                    let ds: Vec<_> = gadget.datasources.iter().map(|d| d.schema.datasource.as_str()).collect();
+                    println!("{g}\t{}", ds.join(","));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// Logs go to stderr; stdout is for events only.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

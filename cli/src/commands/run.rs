@@ -1,0 +1,138 @@
+//! `rig run GADGET [flags]`: the gadget decides part of the command line.
+//!
+//! Parsing happens twice. clap first takes the gadget reference and keeps the rest verbatim;
+//! once the gadget is resolved, a second clap command is built from the common run flags plus
+//! one flag per `GADGET_PARAM` (typed and documented from BTF and gadget.yaml) and parses the
+//! rest, so `rig run trace_open --help` lists that gadget's own flags and a misspelt flag is
+//! refused by name before anything is loaded.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Arg, ArgAction, ArgMatches, Args};
+use rig_host::ebpf::Gadget;
+use rig_host::ebpf::object::ParamType;
+use rig_host::run::{RunOptions, StopReason};
+use rig_host::sinks::OutputFormat;
+
+/// `rig run` before the gadget is known.
+#[derive(Debug, Args)]
+pub struct RunCmd {
+    /// Gadget: a bundled name, a folder with program.bpf.c, or a .bpf.o file.
+    gadget: Option<String>,
+    /// Flags for the gadget run (see `rig run GADGET --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn common_flags(cmd: clap::Command) -> clap::Command {
+    cmd.arg(
+        Arg::new("output")
+            .short('o')
+            .long("output")
+            .default_value("columns")
+            .help("Output format: columns, json, jsonpretty or yaml"),
+    )
+    .arg(Arg::new("fields").long("fields").help("Comma-separated fields to show (default: all visible fields)"))
+    .arg(
+        Arg::new("timeout")
+            .long("timeout")
+            .value_parser(clap::value_parser!(u64))
+            .help("Stop after this many seconds (default: run until Ctrl-C)"),
+    )
+    .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
+}
+
+fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
+    let mut cmd = common_flags(
+        clap::Command::new(format!("rig run {name}"))
+            .no_binary_name(true)
+            .disable_help_flag(true)
+            .about(gadget.metadata.description.clone()),
+    );
+    for p in &gadget.params {
+        let mut help = format!("{} [{}]", p.description, p.type_name());
+        if let Some(d) = &p.default {
+            help.push_str(&format!(" (default {d})"));
+        }
+        let mut arg = Arg::new(p.key.clone()).long(p.key.clone()).help(help).help_heading("Gadget parameters");
+        if p.ty == ParamType::Bool {
+            arg = arg.num_args(0..=1).require_equals(true).default_missing_value("true");
+        }
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
+    let output: OutputFormat = m.get_one::<String>("output").map(String::as_str).unwrap_or("columns").parse()?;
+    let fields = m
+        .get_one::<String>("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+    let timeout = m.get_one::<u64>("timeout").map(|s| Duration::from_secs(*s));
+    let mut params = BTreeMap::new();
+    for p in &gadget.params {
+        if let Some(v) = m.get_one::<String>(&p.key) {
+            params.insert(p.key.clone(), v.clone());
+        }
+    }
+    Ok(RunOptions { params, output, fields, timeout })
+}
+
+impl RunCmd {
+    /// Resolves the gadget, parses its flags and runs it until Ctrl-C, the timeout, or the end.
+    pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let Some(name) = self.gadget else {
+            let mut cmd = common_flags(clap::Command::new("rig run <GADGET>").disable_help_flag(true));
+            cmd.print_help()?;
+            return Ok(ExitCode::SUCCESS);
+        };
+        if name == "-h" || name == "--help" {
+            let mut cmd = common_flags(clap::Command::new("rig run <GADGET>").disable_help_flag(true));
+            cmd.print_help()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let gadget = rig_host::gadget::resolve(&name)?;
+        let matches = match gadget_command(&name, &gadget).try_get_matches_from(&self.args) {
+            Ok(m) => m,
+            Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) => {
+                e.print()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => {
+                let _ = e.print();
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let opts = options(&gadget, &matches)?;
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+        let report = rt.block_on(async move {
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+                let _ = stop_tx.send(true);
+            });
+            rig_host::run::run(&gadget, &opts, Box::new(std::io::stdout()), stop_rx).await
+        })?;
+        if report.source.lost > 0 {
+            eprintln!("warning: {} events were lost in the kernel (ring buffer full)", report.source.lost);
+        }
+        for n in &report.graph.nodes {
+            if n.errors > 0 {
+                eprintln!("warning: node {} dropped {} events in {} failed batches", n.node, n.events_lost, n.errors);
+            }
+        }
+        tracing::info!(events = report.source.events, lost = report.source.lost, stopped = ?report.stopped, "run finished");
+        match (report.stopped, report.graph.fatal) {
+            (StopReason::StageFailed, Some((_, msg))) if msg == "output closed" => Ok(ExitCode::SUCCESS),
+            (StopReason::StageFailed, Some((node, msg))) => anyhow::bail!("{node}: {msg}"),
+            _ => Ok(ExitCode::SUCCESS),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! From a BTF struct to a datasource [`Schema`].
+//!
+//! This is where "the runtime knows no gadget" is made true: the event struct named by a marker
+//! is flattened into dotted fields (`proc.creds.uid`), `char` arrays become text, typedef names
+//! of the gadget ABI become [`Special`] meanings, and each special value that reads better as
+//! text gets a derived companion (`error_raw` → `error`, `proc.creds.uid` → `proc.creds.user`)
+//! that the formatter stage fills. gadget.yaml annotations are attached last, so a gadget author
+//! controls widths, descriptions and visibility without touching Rust.
+
+use std::sync::Arc;
+
+use rig_kernel::metadata::DatasourceMetadata;
+use rig_kernel::schema::{Derivation, EnumDef, FieldId, FieldKind, Schema, SchemaBuilder, SchemaError, Special};
+
+use super::btf::{Btf, BtfKind};
+
+/// Why a struct could not become a schema.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// The marker names a struct the object's BTF does not have.
+    #[error("datasource {datasource}: struct {name} is not in the object's BTF")]
+    NoStruct {
+        /// Datasource.
+        datasource: String,
+        /// Struct name.
+        name: String,
+    },
+    /// The resulting schema is inconsistent.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// gadget.yaml's `ebpf.rest.name` collides with a struct member.
+    #[error("datasource {datasource}: ebpf.rest.name {name:?} is already a field of the struct")]
+    RestCollides {
+        /// Datasource.
+        datasource: String,
+        /// The name.
+        name: String,
+    },
+}
+
+/// Maps an ABI typedef name to its meaning.
+pub fn special_of(typedef: &str) -> Option<Special> {
+    Some(match typedef {
+        "gadget_timestamp" => Special::Timestamp,
+        "gadget_mntns_id" => Special::MntnsId,
+        "gadget_netns_id" => Special::NetnsId,
+        "gadget_errno" => Special::Errno,
+        "gadget_signal" => Special::Signal,
+        "gadget_syscall" => Special::Syscall,
+        "gadget_uid" => Special::Uid,
+        "gadget_gid" => Special::Gid,
+        "gadget_file_mode" => Special::FileMode,
+        "gadget_file_flags" => Special::FileFlags,
+        "gadget_bytes" => Special::Bytes,
+        "gadget_duration" => Special::Duration,
+        "gadget_kernel_stack" => Special::KernelStack,
+        other if other.starts_with("gadget_") => Special::Other(other.to_owned()),
+        _ => return None,
+    })
+}
+
+struct Walker<'a> {
+    btf: &'a Btf,
+    b: SchemaBuilder,
+    /// Fields that get a derived text companion: (raw id, companion name, special).
+    companions: Vec<(FieldId, String, Special)>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, struct_id: u32, prefix: &str, base_bits: u32) {
+        let BtfKind::Struct { members, .. } = &self.btf.get(struct_id).kind else { return };
+        for m in members {
+            let name = if m.name.is_empty() { prefix.trim_end_matches('.').to_owned() } else { format!("{prefix}{}", m.name) };
+            let bits = base_bits + m.bit_offset;
+            if m.bitfield_size != 0 || bits % 8 != 0 {
+                tracing::debug!(field = %name, "bitfield skipped");
+                continue;
+            }
+            self.member(&name, m.name.is_empty(), m.type_id, bits / 8);
+        }
+    }
+
+    fn member(&mut self, name: &str, anonymous: bool, type_id: u32, offset: u32) {
+        let (base, typedefs) = self.btf.resolve(type_id);
+        let special = typedefs.iter().find_map(|t| special_of(t));
+        let ty = self.btf.get(base);
+        let (kind, size, enum_def) = match &ty.kind {
+            BtfKind::Struct { .. } => {
+                let prefix = if anonymous && name.is_empty() { String::new() } else { format!("{name}.") };
+                self.walk(base, &prefix, offset * 8);
+                return;
+            }
+            BtfKind::Int { size, signed, char, bool } => (int_kind(*size, *signed, *bool && !*char), *size, None),
+            BtfKind::Enum { size, signed, .. } => {
+                let def = EnumDef {
+                    name: ty.name.clone(),
+                    values: self.btf.enum_values(base),
+                    is_set: ty.name.ends_with("_set"),
+                };
+                (int_kind(*size, *signed, false), *size, Some(def))
+            }
+            BtfKind::Ptr => (FieldKind::U64, 8, None),
+            BtfKind::Float(4) => (FieldKind::F32, 4, None),
+            BtfKind::Float(_) => (FieldKind::F64, 8, None),
+            BtfKind::Array { elem, .. } => {
+                let size = self.btf.size_of(base).unwrap_or(0);
+                let (eb, etd) = self.btf.resolve(*elem);
+                let is_char = matches!(self.btf.get(eb).kind, BtfKind::Int { size: 1, .. })
+                    && (self.btf.get(eb).name == "char" || etd.iter().any(|t| t.contains("comm")));
+                (if is_char { FieldKind::Str } else { FieldKind::Bytes }, size, None)
+            }
+            _ => return,
+        };
+        let id = self.b.inline(name, kind, offset, size);
+        let f = self.b.field_mut(id);
+        if let Some(t) = typedefs.iter().find(|t| t.starts_with("gadget_")) {
+            f.tags.push(format!("type:{t}"));
+        }
+        if name.rsplit('.').next().is_some_and(|n| n.starts_with("__")) {
+            f.hidden = true;
+        }
+        let special = match (special, enum_def) {
+            (_, Some(def)) => {
+                f.tags.push(format!("enum:{}", def.name));
+                Some(Special::Enum(Arc::new(def)))
+            }
+            (s, None) => s,
+        };
+        f.special = special.clone();
+        let Some(special) = special else { return };
+        let companion = match &special {
+            Special::Uid => Some(sibling(name, "uid", "user")),
+            Special::Gid => Some(sibling(name, "gid", "group")),
+            Special::Timestamp
+            | Special::Errno
+            | Special::Signal
+            | Special::Syscall
+            | Special::FileMode
+            | Special::FileFlags
+            | Special::Bytes
+            | Special::Duration
+            | Special::Enum(_) => {
+                // `x_raw` keeps its name and gets `x`; a plain `x` becomes `x_raw` and `x` the text.
+                f.hidden = true;
+                match name.strip_suffix("_raw") {
+                    Some(base) => Some(base.to_owned()),
+                    None => {
+                        f.name = format!("{name}_raw");
+                        Some(name.to_owned())
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(c) = companion {
+            self.companions.push((id, c, special));
+        }
+    }
+}
+
+fn int_kind(size: u32, signed: bool, boolean: bool) -> FieldKind {
+    match (size, signed, boolean) {
+        (1, _, true) => FieldKind::Bool,
+        (1, false, _) => FieldKind::U8,
+        (1, true, _) => FieldKind::S8,
+        (2, false, _) => FieldKind::U16,
+        (2, true, _) => FieldKind::S16,
+        (4, false, _) => FieldKind::U32,
+        (4, true, _) => FieldKind::S32,
+        (_, false, _) => FieldKind::U64,
+        (_, true, _) => FieldKind::S64,
+    }
+}
+
+/// `proc.creds.uid` → `proc.creds.user`; `owner_uid` → `owner_user`; `x` → `x_user`.
+fn sibling(name: &str, suffix: &str, replacement: &str) -> String {
+    match name.strip_suffix(suffix) {
+        Some(base) => format!("{base}{replacement}"),
+        None => format!("{name}_{replacement}"),
+    }
+}
+
+/// Builds the schema of a datasource from the BTF struct `struct_name`.
+pub fn schema_from_btf(
+    btf: &Btf,
+    datasource: &str,
+    struct_name: &str,
+    meta: Option<&DatasourceMetadata>,
+) -> Result<Arc<Schema>, LayoutError> {
+    let sid = btf.find_struct(struct_name).ok_or_else(|| LayoutError::NoStruct {
+        datasource: datasource.to_owned(),
+        name: struct_name.to_owned(),
+    })?;
+    let raw_size = btf.size_of(sid).unwrap_or(0);
+    let mut w = Walker { btf, b: SchemaBuilder::new(datasource, raw_size), companions: Vec::new() };
+    w.walk(sid, "", 0);
+    let Walker { mut b, companions, .. } = w;
+    for (source, name, special) in companions {
+        // A gadget may declare both `x_raw` and its own `x`: keep the gadget's field.
+        if b.find(&name).is_some() {
+            continue;
+        }
+        let id = b.heap(name, FieldKind::Str);
+        let f = b.field_mut(id);
+        f.derived = Some(Derivation { source, special });
+    }
+    if let Some(meta) = meta {
+        if let Some(rest) = meta.annotations.get("ebpf.rest.name") {
+            if b.find(rest).is_some() {
+                return Err(LayoutError::RestCollides { datasource: datasource.to_owned(), name: rest.clone() });
+            }
+            let id = b.heap(rest.clone(), FieldKind::Str);
+            b.set_rest(id);
+        }
+        *b.annotations_mut() = meta.annotations.clone();
+        for (name, fm) in &meta.fields {
+            let Some(id) = b.find(name) else {
+                tracing::warn!(datasource, field = %name, "gadget.yaml annotates a field the struct does not have");
+                continue;
+            };
+            let f = b.field_mut(id);
+            f.annotations.extend(fm.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let Some(h) = fm.annotations.get("columns.hidden") {
+                f.hidden = h == "true";
+            }
+        }
+    }
+    Ok(b.build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn companions_follow_ig_naming() {
+        assert_eq!(sibling("proc.creds.uid", "uid", "user"), "proc.creds.user");
+        assert_eq!(sibling("owner", "uid", "user"), "owner_user");
+        assert!(matches!(special_of("gadget_errno"), Some(Special::Errno)));
+        assert!(matches!(special_of("gadget_comm"), Some(Special::Other(_))));
+        assert_eq!(special_of("__u32"), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! Loading a gadget into the kernel and attaching its programs by section name.
+//!
+//! aya does the heavy lifting (CO-RE against the kernel BTF, map creation, verification); this
+//! module decides what each ELF section means (`tracepoint/<cat>/<name>`, `raw_tp/<tp>`,
+//! `tp_btf/<tp>`, `iter/<type>`, …) and turns every failure into an error that names the program,
+//! its section and the kernel's reason, keeping the verifier log. Everything loaded is owned by
+//! [`Loaded`]: dropping it detaches and unloads all of it, which is how a run cleans up on every
+//! path, including errors half-way through attaching.
+
+use std::collections::BTreeMap;
+
+use aya::programs::{Iter, Program, ProgramError};
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use super::object::GadgetObject;
+
+/// Why a gadget could not be loaded or attached.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The kernel's BTF could not be read.
+    #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
+    KernelBtf(String),
+    /// aya refused the object (relocation, map creation, …).
+    #[error("{path}: cannot load the object: {reason}")]
+    Object {
+        /// The object.
+        path: String,
+        /// aya's error chain.
+        reason: String,
+    },
+    /// A program failed the verifier.
+    #[error("program {program} (section {section}) was rejected by the kernel: {reason}{}", verifier_log.as_deref().map(|l| format!("\nverifier log:\n{l}")).unwrap_or_default())]
+    Verifier {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The error chain.
+        reason: String,
+        /// The verifier's log, when there is one.
+        verifier_log: Option<String>,
+    },
+    /// A program's hook is missing or refused on this kernel.
+    #[error("program {program} (section {section}) cannot attach: {reason}")]
+    Attach {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The kernel's reason, with a hint.
+        reason: String,
+    },
+    /// A section rig does not know how to attach.
+    #[error("program {program}: section {section:?} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)")]
+    UnsupportedSection {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+    },
+}
+
+/// Joins an error and its sources into one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A loaded, attached gadget. Dropping it detaches and unloads everything.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The aya handle (maps, programs, links).
+    pub ebpf: Ebpf,
+    /// The kernel BTF (kept for iterator programs loaded later).
+    pub kernel_btf: Btf,
+}
+
+/// Loads `object` with the given parameter bytes (variable → value) and attaches every program
+/// except iterators, which snapshots attach on demand.
+pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result<Loaded, LoadError> {
+    let kernel_btf = Btf::from_sys_fs().map_err(|e| LoadError::KernelBtf(chain(&e)))?;
+    let mut loader = EbpfLoader::new();
+    loader.btf(&kernel_btf);
+    for (var, bytes) in params {
+        loader.override_global(var.as_str(), bytes.as_slice(), true);
+    }
+    let mut ebpf = loader
+        .load(&object.bytes)
+        .map_err(|e| LoadError::Object { path: object.path.clone(), reason: chain(&e) })?;
+    // Attach in the object's order so errors are reproducible.
+    for spec in &object.programs {
+        let Some(prog) = ebpf.program_mut(&spec.name) else { continue };
+        attach(prog, &spec.name, &spec.section, &kernel_btf)?;
+    }
+    tracing::info!(object = %object.path, programs = object.programs.len(), "gadget attached");
+    Ok(Loaded { ebpf, kernel_btf })
+}
+
+fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
+    let verifier_log = match &e {
+        ProgramError::LoadError { verifier_log, .. } => Some(verifier_log.to_string()).filter(|l| !l.trim().is_empty()),
+        _ => None,
+    };
+    let reason = chain(&e);
+    let hint = hint(section, &reason);
+    if verifier_log.is_none() && !hint.is_empty() {
+        return LoadError::Attach { program: program.into(), section: section.into(), reason: format!("{reason}{hint}") };
+    }
+    LoadError::Verifier { program: program.into(), section: section.into(), reason, verifier_log }
+}
+
+fn hint(section: &str, reason: &str) -> &'static str {
+    let kind = section.split('/').next().unwrap_or_default();
+    match kind {
+        "kprobe" | "kretprobe" => " (kprobes are not available on this kernel; use a tracepoint, raw_tp or tp_btf hook)",
+        "fentry" | "fexit" | "lsm" | "fmod_ret" if reason.contains("ermission") || reason.contains("EPERM") => {
+            " (this kernel refuses fentry/fexit/lsm programs; use a tracepoint, raw_tp or tp_btf hook)"
+        }
+        "tracepoint" | "tp" if reason.contains("No such file") => " (no such tracepoint on this kernel)",
+        "raw_tp" | "raw_tracepoint" | "tp_btf" if reason.contains("No such file") || reason.contains("not found") => {
+            " (no such tracepoint on this kernel)"
+        }
+        _ => "",
+    }
+}
+
+fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<(), LoadError> {
+    let attach_err = |e: ProgramError| {
+        let reason = chain(&e);
+        LoadError::Attach { program: name.into(), section: section.into(), reason: format!("{reason}{}", hint(section, &reason)) }
+    };
+    let load_err = |e| verifier(name, section, e);
+    let (kind, target) = section.split_once('/').unwrap_or((section, ""));
+    match (prog, kind) {
+        (Program::TracePoint(p), "tracepoint" | "tp") => {
+            let (cat, tp) = target.split_once('/').ok_or_else(|| LoadError::UnsupportedSection {
+                program: name.into(),
+                section: section.into(),
+            })?;
+            p.load().map_err(load_err)?;
+            p.attach(cat, tp).map_err(attach_err)?;
+        }
+        (Program::RawTracePoint(p), _) => {
+            p.load().map_err(load_err)?;
+            p.attach(target).map_err(attach_err)?;
+        }
+        (Program::BtfTracePoint(p), _) => {
+            p.load(target, btf).map_err(load_err)?;
+            p.attach().map_err(attach_err)?;
+        }
+        (Program::KProbe(p), _) => {
+            p.load().map_err(load_err)?;
+            p.attach(target, 0).map_err(attach_err)?;
+        }
+        (Program::FEntry(p), _) => {
+            p.load(target, btf).map_err(load_err)?;
+            p.attach().map_err(attach_err)?;
+        }
+        (Program::FExit(p), _) => {
+            p.load(target, btf).map_err(load_err)?;
+            p.attach().map_err(attach_err)?;
+        }
+        (Program::Lsm(p), _) => {
+            p.load(target, btf).map_err(load_err)?;
+            p.attach().map_err(attach_err)?;
+        }
+        (Program::Iter(_), _) => {}
+        _ => return Err(LoadError::UnsupportedSection { program: name.into(), section: section.into() }),
+    }
+    Ok(())
+}
+
+/// Runs an iterator program once and returns everything it wrote.
+pub fn run_iter(loaded: &mut Loaded, program: &str, section: &str) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read as _;
+    let target = section.split_once('/').map(|(_, t)| t).unwrap_or_default();
+    let Some(Program::Iter(p)) = loaded.ebpf.program_mut(program) else {
+        return Err(LoadError::UnsupportedSection { program: program.into(), section: section.into() });
+    };
+    let p: &mut Iter = p;
+    if p.fd().is_err() {
+        p.load(target, &loaded.kernel_btf).map_err(|e| verifier(program, section, e))?;
+    }
+    let attach_err = |reason: String| LoadError::Attach { program: program.into(), section: section.into(), reason };
+    let link_id = p.attach().map_err(|e| attach_err(chain(&e)))?;
+    let link = p.take_link(link_id).map_err(|e| attach_err(chain(&e)))?;
+    let mut file = link.into_file().map_err(|e| attach_err(chain(&e)))?;
+    let mut out = Vec::new();
+    file.read_to_end(&mut out).map_err(|e| attach_err(e.to_string()))?;
+    Ok(out)
+}
+

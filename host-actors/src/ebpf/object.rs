@@ -1,0 +1,248 @@
+//! What a gadget's eBPF object declares, read before anything touches the kernel.
+//!
+//! The gadget ABI marks datasources and parameters with unused global variables whose *names*
+//! encode the declaration (`gadget_tracer_<name>___<map>___<struct>`, `gadget_param_<var>`, …).
+//! [`GadgetObject::parse`] finds them in the object's BTF, lists the programs with their ELF
+//! section names (which say how to attach them), and types every parameter from the BTF of its
+//! variable. A corrupt object is refused here with an error naming the file.
+
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+
+use super::btf::{Btf, BtfError, BtfKind};
+
+/// A program and the section that says where it attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// Function name (aya's program name).
+    pub name: String,
+    /// ELF section, e.g. `tracepoint/syscalls/sys_enter_openat`.
+    pub section: String,
+}
+
+/// `GADGET_TRACER(name, map, struct)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracerSpec {
+    /// Datasource name.
+    pub name: String,
+    /// Ring buffer map.
+    pub map: String,
+    /// Event struct.
+    pub struct_name: String,
+}
+
+/// `GADGET_SNAPSHOTTER(name, struct, prog…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotterSpec {
+    /// Datasource name.
+    pub name: String,
+    /// Row struct.
+    pub struct_name: String,
+    /// Iterator programs whose output is the snapshot.
+    pub programs: Vec<String>,
+}
+
+/// `GADGET_MAPITER(name, map)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapIterSpec {
+    /// Datasource name.
+    pub name: String,
+    /// Hash map drained periodically.
+    pub map: String,
+}
+
+/// The C type of a `GADGET_PARAM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// `bool`.
+    Bool,
+    /// An integer (or enum) of this size.
+    Int {
+        /// Size in bytes.
+        size: u32,
+        /// Signed.
+        signed: bool,
+    },
+    /// A `char` array of this size (NUL-terminated text).
+    Str {
+        /// Array size in bytes.
+        size: u32,
+    },
+}
+
+/// A `GADGET_PARAM` variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// The C variable.
+    pub var: String,
+    /// Its type.
+    pub ty: ParamType,
+}
+
+/// Why an object cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// Not an ELF file.
+    #[error("{path}: not a valid eBPF ELF object: {source}")]
+    Elf {
+        /// The object.
+        path: String,
+        /// The parser's complaint.
+        #[source]
+        source: object::Error,
+    },
+    /// BTF is missing or broken.
+    #[error("{path}: {source}")]
+    Btf {
+        /// The object.
+        path: String,
+        /// What is wrong.
+        #[source]
+        source: BtfError,
+    },
+    /// A marker is malformed.
+    #[error("{path}: malformed marker {marker:?}: {why}")]
+    Marker {
+        /// The object.
+        path: String,
+        /// The variable name.
+        marker: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A parameter has a type rig cannot set.
+    #[error("{path}: parameter {var} has unsupported type (want bool, integer, enum or char array)")]
+    ParamType {
+        /// The object.
+        path: String,
+        /// The variable.
+        var: String,
+    },
+    /// The object declares no datasource.
+    #[error("{path}: declares no GADGET_TRACER, GADGET_SNAPSHOTTER or GADGET_MAPITER")]
+    NoDatasource {
+        /// The object.
+        path: String,
+    },
+}
+
+/// A parsed gadget object.
+#[derive(Debug, Clone)]
+pub struct GadgetObject {
+    /// The ELF bytes, handed to aya as they are.
+    pub bytes: Vec<u8>,
+    /// Where it came from (for errors).
+    pub path: String,
+    /// The object's BTF.
+    pub btf: Btf,
+    /// Programs with sections.
+    pub programs: Vec<ProgramSpec>,
+    /// Tracers.
+    pub tracers: Vec<TracerSpec>,
+    /// Snapshotters.
+    pub snapshotters: Vec<SnapshotterSpec>,
+    /// Map iterators.
+    pub mapiters: Vec<MapIterSpec>,
+    /// Parameters.
+    pub params: Vec<ParamSpec>,
+}
+
+fn split3(rest: &str) -> Vec<String> {
+    rest.split("___").map(str::to_owned).collect()
+}
+
+impl GadgetObject {
+    /// Reads the declarations of an object; `path` names it in errors.
+    pub fn parse(bytes: Vec<u8>, path: &str) -> Result<Self, ObjectError> {
+        let elf = object::File::parse(&*bytes).map_err(|source| ObjectError::Elf { path: path.into(), source })?;
+        let btf_data = elf
+            .section_by_name(".BTF")
+            .and_then(|s| s.data().ok())
+            .ok_or(ObjectError::Btf { path: path.into(), source: BtfError::Missing })?;
+        let btf = Btf::parse(btf_data).map_err(|source| ObjectError::Btf { path: path.into(), source })?;
+        let mut programs = Vec::new();
+        for sym in elf.symbols() {
+            if sym.kind() != SymbolKind::Text || !sym.is_global() {
+                continue;
+            }
+            let Some(idx) = sym.section_index() else { continue };
+            let Ok(sec) = elf.section_by_index(idx) else { continue };
+            let (Ok(sec_name), Ok(name)) = (sec.name(), sym.name()) else { continue };
+            if sec_name == ".text" || sec_name.starts_with(".") {
+                continue;
+            }
+            programs.push(ProgramSpec { name: name.to_owned(), section: sec_name.to_owned() });
+        }
+        let bad = |marker: &str, why| ObjectError::Marker { path: path.into(), marker: marker.into(), why };
+        let mut out = Self {
+            bytes: Vec::new(),
+            path: path.to_owned(),
+            programs,
+            tracers: Vec::new(),
+            snapshotters: Vec::new(),
+            mapiters: Vec::new(),
+            params: Vec::new(),
+            btf: btf.clone(),
+        };
+        for (var, _) in btf.vars() {
+            if let Some(rest) = var.strip_prefix("gadget_tracer_") {
+                let p = split3(rest);
+                let [name, map, st] = p.as_slice() else { return Err(bad(var, "want gadget_tracer_<name>___<map>___<struct>")) };
+                out.tracers.push(TracerSpec { name: name.clone(), map: map.clone(), struct_name: st.clone() });
+            } else if let Some(rest) = var.strip_prefix("gadget_snapshotter_").or_else(|| var.strip_prefix("gadget_iter_")) {
+                let p = split3(rest);
+                if p.len() < 3 {
+                    return Err(bad(var, "want gadget_snapshotter_<name>___<struct>___<prog>[___<prog>…]"));
+                }
+                out.snapshotters.push(SnapshotterSpec {
+                    name: p[0].clone(),
+                    struct_name: p[1].clone(),
+                    programs: p[2..].to_vec(),
+                });
+            } else if let Some(rest) = var.strip_prefix("gadget_mapiter_") {
+                let p = split3(rest);
+                let [name, map] = p.as_slice() else { return Err(bad(var, "want gadget_mapiter_<name>___<map>")) };
+                out.mapiters.push(MapIterSpec { name: name.clone(), map: map.clone() });
+            } else if let Some(param) = var.strip_prefix("gadget_param_") {
+                let (_, ty) = btf.vars().find(|(n, _)| *n == param).ok_or_else(|| bad(var, "names no global variable"))?;
+                let ty = param_type(&btf, ty).ok_or_else(|| ObjectError::ParamType { path: path.into(), var: param.into() })?;
+                out.params.push(ParamSpec { var: param.to_owned(), ty });
+            }
+        }
+        if out.tracers.is_empty() && out.snapshotters.is_empty() && out.mapiters.is_empty() {
+            return Err(ObjectError::NoDatasource { path: path.into() });
+        }
+        out.bytes = bytes;
+        Ok(out)
+    }
+
+    /// The section of a program.
+    pub fn section_of(&self, program: &str) -> Option<&str> {
+        self.programs.iter().find(|p| p.name == program).map(|p| p.section.as_str())
+    }
+}
+
+fn param_type(btf: &Btf, ty: u32) -> Option<ParamType> {
+    let (base, _) = btf.resolve(ty);
+    match &btf.get(base).kind {
+        BtfKind::Int { bool: true, .. } => Some(ParamType::Bool),
+        BtfKind::Int { size, signed, .. } | BtfKind::Enum { size, signed, .. } => {
+            Some(ParamType::Int { size: *size, signed: *signed })
+        }
+        BtfKind::Array { elem, len } => {
+            let (e, _) = btf.resolve(*elem);
+            matches!(btf.get(e).kind, BtfKind::Int { size: 1, .. }).then_some(ParamType::Str { size: *len })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_refused_with_the_path() {
+        let err = GadgetObject::parse(b"\x7fELF garbage".to_vec(), "bad.o").unwrap_err().to_string();
+        assert!(err.starts_with("bad.o: not a valid eBPF ELF object"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! rig's host actors: everything that touches the operating system.
+//!
+//! The kernel crate (`rig-kernel`) knows batches, schemas and the graph; this crate brings the
+//! outside world to it: [`gadget`] finds and [`compile`]s gadgets, [`ebpf`] loads them with aya
+//! and turns their ring buffers into batches, [`enrich`] adds host context (user and group
+//! names), [`sinks`] print results, and [`run`] wires one run end to end — the API an embedding
+//! program calls, and the one the `rig` binary is a thin shell over.
+
+pub mod compile;
+pub mod ebpf;
+pub mod enrich;
+pub mod gadget;
+pub mod run;
+pub mod sinks;

@@ -1,0 +1,275 @@
+//! Batches: the unit that moves between stages.
+//!
+//! A [`Batch`] is a schema plus two contiguous buffers: `rows` (fixed-size rows, the raw kernel
+//! record first) and `heap` (variable-length values referenced from row slots). Every hop of the
+//! graph moves a whole batch, so per-event costs are a copy of the record and nothing else; a WASM
+//! operator can receive `rows` and `heap` as two byte lists with one copy each.
+//!
+//! Reading goes through [`Batch::value`], which decodes a field into a borrowed [`Value`].
+
+use std::sync::Arc;
+
+use crate::schema::{FieldId, FieldKind, Schema, Storage};
+
+/// A decoded value, borrowed from its batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// Any unsigned integer.
+    U64(u64),
+    /// Any signed integer.
+    I64(i64),
+    /// Any float.
+    F64(f64),
+    /// Text.
+    Str(&'a str),
+    /// Bytes.
+    Bytes(&'a [u8]),
+}
+
+/// Rows of one datasource.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    schema: Arc<Schema>,
+    rows: Vec<u8>,
+    heap: Vec<u8>,
+    len: usize,
+}
+
+impl Batch {
+    /// An empty batch with room for `capacity` rows.
+    pub fn with_capacity(schema: Arc<Schema>, capacity: usize) -> Self {
+        let rows = Vec::with_capacity(capacity * schema.row_size as usize);
+        Self { schema, rows, heap: Vec::new(), len: 0 }
+    }
+
+    /// The schema of every row.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The packed rows.
+    pub fn rows_bytes(&self) -> &[u8] {
+        &self.rows
+    }
+
+    /// The heap of variable-length values.
+    pub fn heap_bytes(&self) -> &[u8] {
+        &self.heap
+    }
+
+    /// Rebuilds a batch from buffers produced elsewhere (e.g. by an operator), checking sizes.
+    pub fn from_parts(schema: Arc<Schema>, rows: Vec<u8>, heap: Vec<u8>) -> Option<Self> {
+        let row_size = schema.row_size as usize;
+        if row_size == 0 || rows.len() % row_size != 0 {
+            return None;
+        }
+        let len = rows.len() / row_size;
+        Some(Self { schema, rows, heap, len })
+    }
+
+    /// Appends a row from a raw kernel record: the first `raw_size` bytes are copied (zero-padded
+    /// when short) and any trailing bytes go to the schema's `rest` field.
+    pub fn push_record(&mut self, record: &[u8]) {
+        let row_size = self.schema.row_size as usize;
+        let raw = self.schema.raw_size as usize;
+        let start = self.rows.len();
+        self.rows.resize(start + row_size, 0);
+        let n = record.len().min(raw);
+        self.rows[start..start + n].copy_from_slice(&record[..n]);
+        if let Some(rest) = self.schema.rest
+            && record.len() > raw
+        {
+            let row = self.len;
+            self.len += 1;
+            self.set_heap(row, rest, &record[raw..]);
+            return;
+        }
+        self.len += 1;
+    }
+
+    /// Stores a variable-length value for a heap-backed field.
+    ///
+    /// # Panics
+    /// When the field is stored inline: that is a schema-construction bug.
+    pub fn set_heap(&mut self, row: usize, field: FieldId, value: &[u8]) {
+        let Storage::Heap { slot } = self.schema.field(field).storage else {
+            panic!("field {} is not heap-backed", self.schema.field(field).name);
+        };
+        let off = self.heap.len() as u32;
+        self.heap.extend_from_slice(value);
+        let at = row * self.schema.row_size as usize + slot as usize;
+        self.rows[at..at + 4].copy_from_slice(&off.to_le_bytes());
+        self.rows[at + 4..at + 8].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+
+    /// The raw bytes of a row.
+    pub fn row(&self, row: usize) -> &[u8] {
+        let rs = self.schema.row_size as usize;
+        &self.rows[row * rs..(row + 1) * rs]
+    }
+
+    /// The bytes of a field in a row: inline bytes, or the heap value.
+    pub fn bytes(&self, row: usize, field: FieldId) -> &[u8] {
+        let r = self.row(row);
+        match self.schema.field(field).storage {
+            Storage::Inline { offset, size } => &r[offset as usize..(offset + size) as usize],
+            Storage::Heap { slot } => {
+                let s = slot as usize;
+                let off = u32::from_le_bytes(r[s..s + 4].try_into().unwrap_or_default()) as usize;
+                let len = u32::from_le_bytes(r[s + 4..s + 8].try_into().unwrap_or_default()) as usize;
+                self.heap.get(off..off + len).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Decodes a field of a row.
+    pub fn value(&self, row: usize, field: FieldId) -> Value<'_> {
+        let f = self.schema.field(field);
+        let b = self.bytes(row, field);
+        decode(f.kind, b, matches!(f.storage, Storage::Inline { .. }))
+    }
+
+    /// Keeps the rows for which `keep` is true, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Batch, usize) -> bool) {
+        let rs = self.schema.row_size as usize;
+        let mut out = 0;
+        for i in 0..self.len {
+            if keep(self, i) {
+                if out != i {
+                    self.rows.copy_within(i * rs..(i + 1) * rs, out * rs);
+                }
+                out += 1;
+            }
+        }
+        self.len = out;
+        self.rows.truncate(out * rs);
+    }
+
+    /// Appends the rows of another batch of the same schema.
+    pub fn append(&mut self, other: &Batch) {
+        let rs = self.schema.row_size as usize;
+        let base_heap = self.heap.len() as u32;
+        let start = self.rows.len();
+        self.rows.extend_from_slice(&other.rows);
+        self.heap.extend_from_slice(&other.heap);
+        if base_heap != 0 {
+            let slots: Vec<u32> = heap_slots(&self.schema).collect();
+            for r in 0..other.len {
+                for &s in &slots {
+                    let at = start + r * rs + s as usize;
+                    let off = u32::from_le_bytes(self.rows[at..at + 4].try_into().unwrap_or_default());
+                    self.rows[at..at + 4].copy_from_slice(&(off + base_heap).to_le_bytes());
+                }
+            }
+        }
+        self.len += other.len;
+    }
+}
+
+fn heap_slots(schema: &Schema) -> impl Iterator<Item = u32> + '_ {
+    schema.fields.iter().filter_map(|f| match f.storage {
+        Storage::Heap { slot } => Some(slot),
+        Storage::Inline { .. } => None,
+    })
+}
+
+fn le<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    let n = b.len().min(N);
+    a[..n].copy_from_slice(&b[..n]);
+    a
+}
+
+/// Decodes bytes of a given kind. Inline text stops at the first NUL.
+pub fn decode(kind: FieldKind, b: &[u8], inline: bool) -> Value<'_> {
+    match kind {
+        FieldKind::Bool => Value::Bool(b.first().is_some_and(|v| *v != 0)),
+        FieldKind::U8 => Value::U64(u64::from(le::<1>(b)[0])),
+        FieldKind::U16 => Value::U64(u64::from(u16::from_le_bytes(le(b)))),
+        FieldKind::U32 => Value::U64(u64::from(u32::from_le_bytes(le(b)))),
+        FieldKind::U64 => Value::U64(u64::from_le_bytes(le(b))),
+        FieldKind::S8 => Value::I64(i64::from(le::<1>(b)[0] as i8)),
+        FieldKind::S16 => Value::I64(i64::from(i16::from_le_bytes(le(b)))),
+        FieldKind::S32 => Value::I64(i64::from(i32::from_le_bytes(le(b)))),
+        FieldKind::S64 => Value::I64(i64::from_le_bytes(le(b))),
+        FieldKind::F32 => Value::F64(f64::from(f32::from_le_bytes(le(b)))),
+        FieldKind::F64 => Value::F64(f64::from_le_bytes(le(b))),
+        FieldKind::Str => {
+            let b = if inline { b.split(|c| *c == 0).next().unwrap_or_default() } else { b };
+            Value::Str(str_lossy(b))
+        }
+        FieldKind::Bytes => Value::Bytes(b),
+    }
+}
+
+/// Kernel text is nearly always UTF-8; invalid bytes end the string rather than allocate.
+fn str_lossy(b: &[u8]) -> &str {
+    match std::str::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SchemaBuilder;
+
+    fn schema() -> (Arc<Schema>, FieldId, FieldId, FieldId, FieldId) {
+        let mut b = SchemaBuilder::new("t", 12);
+        let n = b.inline("n", FieldKind::S32, 0, 4);
+        let s = b.inline("s", FieldKind::Str, 4, 8);
+        let rest = b.heap("rest", FieldKind::Bytes);
+        let d = b.heap("d", FieldKind::Str);
+        b.set_rest(rest);
+        (b.build().unwrap(), n, s, rest, d)
+    }
+
+    #[test]
+    fn records_round_trip_with_rest_and_heap() {
+        let (sc, n, s, rest, d) = schema();
+        let mut batch = Batch::with_capacity(sc, 4);
+        let mut rec = (-5i32).to_le_bytes().to_vec();
+        rec.extend_from_slice(b"cat\0\0\0\0\0xyz");
+        batch.push_record(&rec);
+        batch.push_record(&7i32.to_le_bytes());
+        batch.set_heap(1, d, b"derived");
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.value(0, n), Value::I64(-5));
+        assert_eq!(batch.value(0, s), Value::Str("cat"));
+        assert_eq!(batch.value(0, rest), Value::Bytes(b"xyz"));
+        assert_eq!(batch.value(1, rest), Value::Bytes(b""));
+        assert_eq!(batch.value(1, d), Value::Str("derived"));
+    }
+
+    #[test]
+    fn retain_and_append_keep_heap_references_right() {
+        let (sc, n, _, _, d) = schema();
+        let mut a = Batch::with_capacity(sc.clone(), 2);
+        for i in 0..3i32 {
+            a.push_record(&i.to_le_bytes());
+            a.set_heap(i as usize, d, format!("v{i}").as_bytes());
+        }
+        a.retain(|b, r| b.value(r, n) != Value::I64(1));
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.value(1, d), Value::Str("v2"));
+        let mut c = Batch::with_capacity(sc, 1);
+        c.push_record(&9i32.to_le_bytes());
+        c.set_heap(0, d, b"first");
+        c.append(&a);
+        assert_eq!(c.value(2, d), Value::Str("v2"));
+        assert_eq!(c.value(0, d), Value::Str("first"));
+    }
+}

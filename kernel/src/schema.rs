@@ -1,0 +1,413 @@
+//! Schemas: what the columns of a datasource are and where each one lives in a row.
+//!
+//! A [`Schema`] is built once per datasource (from a gadget's BTF and `gadget.yaml`) and shared by
+//! every [`crate::Batch`] of that datasource through an `Arc`. It is the only place that knows the
+//! row layout, so sinks, enrichers and (later) WASM operators read values through it and never by
+//! hard-coded offsets.
+//!
+//! Row layout invariants:
+//! - the raw kernel record occupies bytes `0..raw_size` of every row, so BTF member offsets are
+//!   field offsets unchanged;
+//! - every variable-length value (trailing bytes, derived strings) has an 8-byte slot past the raw
+//!   part holding `(heap offset: u32, length: u32)` little-endian into the batch heap;
+//! - `row_size` is a multiple of 8.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Index of a field in its schema. Only valid for the schema that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u32);
+
+/// How a value is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    /// One byte, zero is false.
+    Bool,
+    /// Unsigned little-endian integers.
+    U8,
+    /// See [`FieldKind::U8`].
+    U16,
+    /// See [`FieldKind::U8`].
+    U32,
+    /// See [`FieldKind::U8`].
+    U64,
+    /// Signed little-endian integers.
+    S8,
+    /// See [`FieldKind::S8`].
+    S16,
+    /// See [`FieldKind::S8`].
+    S32,
+    /// See [`FieldKind::S8`].
+    S64,
+    /// IEEE floats.
+    F32,
+    /// See [`FieldKind::F32`].
+    F64,
+    /// UTF-8 text (lossy for kernel bytes); inline values end at the first NUL.
+    Str,
+    /// Opaque bytes.
+    Bytes,
+}
+
+impl FieldKind {
+    /// The size in bytes of an inline scalar of this kind, `None` for text and bytes.
+    pub fn scalar_size(self) -> Option<u32> {
+        Some(match self {
+            FieldKind::Bool | FieldKind::U8 | FieldKind::S8 => 1,
+            FieldKind::U16 | FieldKind::S16 => 2,
+            FieldKind::U32 | FieldKind::S32 | FieldKind::F32 => 4,
+            FieldKind::U64 | FieldKind::S64 | FieldKind::F64 => 8,
+            FieldKind::Str | FieldKind::Bytes => return None,
+        })
+    }
+
+    /// The name used in CLI help, errors and the WIT contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Bool => "bool",
+            FieldKind::U8 => "u8",
+            FieldKind::U16 => "u16",
+            FieldKind::U32 => "u32",
+            FieldKind::U64 => "u64",
+            FieldKind::S8 => "s8",
+            FieldKind::S16 => "s16",
+            FieldKind::S32 => "s32",
+            FieldKind::S64 => "s64",
+            FieldKind::F32 => "f32",
+            FieldKind::F64 => "f64",
+            FieldKind::Str => "string",
+            FieldKind::Bytes => "bytes",
+        }
+    }
+
+    /// True for integer kinds.
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            FieldKind::U8
+                | FieldKind::U16
+                | FieldKind::U32
+                | FieldKind::U64
+                | FieldKind::S8
+                | FieldKind::S16
+                | FieldKind::S32
+                | FieldKind::S64
+        )
+    }
+}
+
+impl fmt::Display for FieldKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a value is stored in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `size` bytes at `offset` in the row.
+    Inline {
+        /// Byte offset in the row.
+        offset: u32,
+        /// Byte length in the row.
+        size: u32,
+    },
+    /// An 8-byte `(heap offset, length)` slot at `slot` in the row.
+    Heap {
+        /// Byte offset of the slot in the row.
+        slot: u32,
+    },
+}
+
+/// The special meaning of a value, from the gadget ABI's BTF type names (`gadget_errno`, …).
+///
+/// Enrichers and formatters act on these; the runtime never looks at a field's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Special {
+    /// `gadget_timestamp`: nanoseconds since boot (`bpf_ktime_get_boot_ns`).
+    Timestamp,
+    /// `gadget_mntns_id`.
+    MntnsId,
+    /// `gadget_netns_id`.
+    NetnsId,
+    /// `gadget_errno`: a positive errno.
+    Errno,
+    /// `gadget_signal`.
+    Signal,
+    /// `gadget_syscall`: an x86_64 syscall number.
+    Syscall,
+    /// `gadget_uid`.
+    Uid,
+    /// `gadget_gid`.
+    Gid,
+    /// `gadget_file_mode`.
+    FileMode,
+    /// `gadget_file_flags`.
+    FileFlags,
+    /// `gadget_bytes`.
+    Bytes,
+    /// `gadget_duration` in nanoseconds.
+    Duration,
+    /// `gadget_kernel_stack`: a stack id.
+    KernelStack,
+    /// A C enum: value → enumerator name.
+    Enum(Arc<EnumDef>),
+    /// Any other `gadget_*` typedef, kept as a tag only.
+    Other(String),
+}
+
+/// A C enum's enumerators, from BTF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumDef {
+    /// The enum's BTF name.
+    pub name: String,
+    /// Value → enumerator name.
+    pub values: BTreeMap<i64, String>,
+    /// True for `*_set` enums, rendered as a `|`-joined flag list.
+    pub is_set: bool,
+}
+
+/// How a derived field gets its value from another field of the same row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derivation {
+    /// The field the value comes from.
+    pub source: FieldId,
+    /// What to turn it into.
+    pub special: Special,
+}
+
+/// One column of a datasource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Dotted name (`proc.creds.uid`), unique in the schema.
+    pub name: String,
+    /// Value encoding.
+    pub kind: FieldKind,
+    /// Where it lives in a row.
+    pub storage: Storage,
+    /// Special meaning from the gadget ABI, if any.
+    pub special: Option<Special>,
+    /// Set when an enricher fills this field from another one.
+    pub derived: Option<Derivation>,
+    /// Hidden from default output (`__` prefix, `_raw` companions, `columns.hidden`).
+    pub hidden: bool,
+    /// Tags such as `type:gadget_errno`, `kind:enum`.
+    pub tags: Vec<String>,
+    /// gadget.yaml annotations (`description`, `columns.width`, `template`, …).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Field {
+    /// An annotation value, if set.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// The columns of one datasource and its row layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schema {
+    /// Datasource name (`exec`, `open`).
+    pub datasource: String,
+    /// Columns in declaration order.
+    pub fields: Vec<Field>,
+    /// Size of the raw kernel record at the start of each row.
+    pub raw_size: u32,
+    /// Bytes per row (raw part + heap slots), a multiple of 8.
+    pub row_size: u32,
+    /// Datasource annotations from gadget.yaml.
+    pub annotations: BTreeMap<String, String>,
+    /// The field that receives bytes past `raw_size` in a record (`ebpf.rest.name`).
+    pub rest: Option<FieldId>,
+}
+
+/// A schema that failed its invariants.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Two fields share a name.
+    #[error("datasource {datasource}: field {name:?} is declared twice")]
+    DuplicateField {
+        /// The datasource.
+        datasource: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A field does not exist.
+    #[error("datasource {datasource} has no field {name:?} (fields: {known})")]
+    UnknownField {
+        /// The datasource.
+        datasource: String,
+        /// What was asked for.
+        name: String,
+        /// Comma-separated visible field names.
+        known: String,
+    },
+}
+
+/// Builds a [`Schema`]: raw fields at their BTF offsets, then heap-backed fields appended.
+#[derive(Debug)]
+pub struct SchemaBuilder {
+    schema: Schema,
+    heap_slots: u32,
+}
+
+impl SchemaBuilder {
+    /// Starts a schema whose raw records are `raw_size` bytes.
+    pub fn new(datasource: impl Into<String>, raw_size: u32) -> Self {
+        Self {
+            schema: Schema {
+                datasource: datasource.into(),
+                fields: Vec::new(),
+                raw_size,
+                row_size: 0,
+                annotations: BTreeMap::new(),
+                rest: None,
+            },
+            heap_slots: 0,
+        }
+    }
+
+    /// Adds a field stored inline in the raw record.
+    pub fn inline(&mut self, name: impl Into<String>, kind: FieldKind, offset: u32, size: u32) -> FieldId {
+        self.push(name.into(), kind, Storage::Inline { offset, size })
+    }
+
+    /// Adds a variable-length field stored in the batch heap.
+    pub fn heap(&mut self, name: impl Into<String>, kind: FieldKind) -> FieldId {
+        let slot = self.heap_slots;
+        self.heap_slots += 1;
+        // Slots are placed after the raw part once its size is known; record the slot index now.
+        self.push(name.into(), kind, Storage::Heap { slot })
+    }
+
+    fn push(&mut self, name: String, kind: FieldKind, storage: Storage) -> FieldId {
+        let id = FieldId(self.schema.fields.len() as u32);
+        self.schema.fields.push(Field {
+            name,
+            kind,
+            storage,
+            special: None,
+            derived: None,
+            hidden: false,
+            tags: Vec::new(),
+            annotations: BTreeMap::new(),
+        });
+        id
+    }
+
+    /// Mutable access to a field added earlier.
+    pub fn field_mut(&mut self, id: FieldId) -> &mut Field {
+        &mut self.schema.fields[id.0 as usize]
+    }
+
+    /// Looks a field up by name.
+    pub fn find(&self, name: &str) -> Option<FieldId> {
+        self.schema.find(name)
+    }
+
+    /// Marks the field that receives trailing record bytes.
+    pub fn set_rest(&mut self, id: FieldId) {
+        self.schema.rest = Some(id);
+    }
+
+    /// Datasource annotations.
+    pub fn annotations_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.schema.annotations
+    }
+
+    /// Lays out heap slots after the raw part and checks names are unique.
+    pub fn build(mut self) -> Result<Arc<Schema>, SchemaError> {
+        let base = self.schema.raw_size.div_ceil(8) * 8;
+        for f in &mut self.schema.fields {
+            if let Storage::Heap { slot } = &mut f.storage {
+                *slot = base + *slot * 8;
+            }
+        }
+        self.schema.row_size = (base + self.heap_slots * 8).max(8);
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.schema.fields {
+            if !seen.insert(f.name.as_str()) {
+                return Err(SchemaError::DuplicateField {
+                    datasource: self.schema.datasource.clone(),
+                    name: f.name.clone(),
+                });
+            }
+        }
+        Ok(Arc::new(self.schema))
+    }
+}
+
+impl Schema {
+    /// Looks a field up by its dotted name.
+    pub fn find(&self, name: &str) -> Option<FieldId> {
+        self.fields.iter().position(|f| f.name == name).map(|i| FieldId(i as u32))
+    }
+
+    /// Looks a field up by name, or says which names exist.
+    pub fn resolve(&self, name: &str) -> Result<FieldId, SchemaError> {
+        self.find(name).ok_or_else(|| SchemaError::UnknownField {
+            datasource: self.datasource.clone(),
+            name: name.to_owned(),
+            known: self
+                .fields
+                .iter()
+                .filter(|f| !f.hidden)
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The field behind an id.
+    pub fn field(&self, id: FieldId) -> &Field {
+        &self.fields[id.0 as usize]
+    }
+
+    /// Ids of all fields, in declaration order.
+    pub fn ids(&self) -> impl Iterator<Item = FieldId> + '_ {
+        (0..self.fields.len() as u32).map(FieldId)
+    }
+
+    /// Ids of the fields shown by default.
+    pub fn visible(&self) -> Vec<FieldId> {
+        self.ids().filter(|id| !self.field(*id).hidden).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_slots_follow_the_raw_part_aligned() {
+        let mut b = SchemaBuilder::new("ds", 13);
+        let a = b.inline("a", FieldKind::U32, 0, 4);
+        let s = b.heap("s", FieldKind::Str);
+        let t = b.heap("t", FieldKind::Bytes);
+        let schema = b.build().unwrap();
+        assert_eq!(schema.field(a).storage, Storage::Inline { offset: 0, size: 4 });
+        assert_eq!(schema.field(s).storage, Storage::Heap { slot: 16 });
+        assert_eq!(schema.field(t).storage, Storage::Heap { slot: 24 });
+        assert_eq!(schema.row_size, 32);
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let mut b = SchemaBuilder::new("ds", 8);
+        b.inline("a", FieldKind::U32, 0, 4);
+        b.inline("a", FieldKind::U32, 4, 4);
+        assert!(matches!(b.build(), Err(SchemaError::DuplicateField { .. })));
+    }
+
+    #[test]
+    fn unknown_field_lists_visible_names() {
+        let mut b = SchemaBuilder::new("ds", 8);
+        b.inline("a", FieldKind::U32, 0, 4);
+        let h = b.inline("__h", FieldKind::U32, 4, 4);
+        b.field_mut(h).hidden = true;
+        let err = b.build().unwrap().resolve("zz").unwrap_err().to_string();
+        assert_eq!(err, "datasource ds has no field \"zz\" (fields: a)");
+    }
+}
