@@ -51,7 +51,10 @@ pub enum CompileError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
-    move |source| CompileError::Io { path: path.display().to_string(), source }
+    move |source| CompileError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// rig's cache directory: `$RIG_CACHE_DIR`, else `/var/cache/rig` for root, else `~/.cache/rig`.
@@ -63,7 +66,9 @@ pub fn cache_dir() -> PathBuf {
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/var/cache/rig");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache/rig")
 }
 
@@ -84,14 +89,19 @@ fn find_tool(env: &str, names: &[&str]) -> Result<PathBuf, CompileError> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for n in names {
-        for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/lib/llvm-19/bin"), PathBuf::from("/usr/sbin")]) {
+        for dir in
+            std::env::split_paths(&path).chain([PathBuf::from("/usr/lib/llvm-19/bin"), PathBuf::from("/usr/sbin")])
+        {
             let p = dir.join(n);
             if p.is_file() {
                 return Ok(p);
             }
         }
     }
-    Err(CompileError::MissingTool { tool: names[0].into(), hint: format!("set {env} or install it") })
+    Err(CompileError::MissingTool {
+        tool: names[0].into(),
+        hint: format!("set {env} or install it"),
+    })
 }
 
 /// Writes the embedded files whose path starts with `prefix` under `dest` (unchanged files kept).
@@ -157,7 +167,15 @@ fn vmlinux_dir() -> Result<(PathBuf, String), CompileError> {
 }
 
 /// clang flags for gadgets, as Inspektor Gadget builds them.
-const CFLAGS: &[&str] = &["-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86", "-Wall", "-Wno-unused-function"];
+const CFLAGS: &[&str] = &[
+    "-target",
+    "bpf",
+    "-g",
+    "-O2",
+    "-D__TARGET_ARCH_x86",
+    "-Wall",
+    "-Wno-unused-function",
+];
 
 /// Compiles `<dir>/<source>` into a cached object and returns its path.
 pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
@@ -174,7 +192,11 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
     }
     // Local headers next to the source take part in the build too.
     if let Ok(entries) = fs::read_dir(dir) {
-        let mut local: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "h")).collect();
+        let mut local: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "h"))
+            .collect();
         local.sort();
         for p in local {
             h.update(fs::read(&p).map_err(io(&p))?);

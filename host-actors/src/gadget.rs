@@ -19,7 +19,9 @@ use crate::ebpf::{Gadget, GadgetError};
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// Nothing matches the reference.
-    #[error("unknown gadget {reference:?}: not a folder, not an object file, and not a bundled gadget (bundled: {bundled})")]
+    #[error(
+        "unknown gadget {reference:?}: not a folder, not an object file, and not a bundled gadget (bundled: {bundled})"
+    )]
     Unknown {
         /// What the user typed.
         reference: String,
@@ -71,7 +73,10 @@ pub struct BuildYaml {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ResolveError> {
-    fs::read(path).map_err(|source| ResolveError::Io { path: path.display().to_string(), source })
+    fs::read(path).map_err(|source| ResolveError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn metadata_at(path: &Path) -> Result<GadgetMetadata, ResolveError> {
@@ -79,15 +84,20 @@ fn metadata_at(path: &Path) -> Result<GadgetMetadata, ResolveError> {
         return Ok(GadgetMetadata::default());
     }
     let text = read(path)?;
-    Ok(GadgetMetadata::parse(&String::from_utf8_lossy(&text), &path.display().to_string())?)
+    Ok(GadgetMetadata::parse(
+        &String::from_utf8_lossy(&text),
+        &path.display().to_string(),
+    )?)
 }
 
 /// Builds (if needed) and reads a gadget folder.
 pub fn from_dir(dir: &Path) -> Result<Gadget, ResolveError> {
     let build_path = dir.join("build.yaml");
     let build: BuildYaml = if build_path.is_file() {
-        serde_yaml::from_slice(&read(&build_path)?)
-            .map_err(|source| ResolveError::BuildYaml { path: build_path.display().to_string(), source })?
+        serde_yaml::from_slice(&read(&build_path)?).map_err(|source| ResolveError::BuildYaml {
+            path: build_path.display().to_string(),
+            source,
+        })?
     } else {
         BuildYaml::default()
     };
@@ -119,5 +129,8 @@ pub fn resolve(reference: &str) -> Result<Gadget, ResolveError> {
     if let Some(dir) = compile::bundled_dir(reference)? {
         return from_dir(&dir);
     }
-    Err(ResolveError::Unknown { reference: reference.to_owned(), bundled: compile::bundled().join(", ") })
+    Err(ResolveError::Unknown {
+        reference: reference.to_owned(),
+        bundled: compile::bundled().join(", "),
+    })
 }

@@ -90,11 +90,19 @@ pub enum RunError {
 }
 
 /// Encodes the user's parameter values (and gadget.yaml defaults) into variable bytes.
-pub fn encode_params(gadget: &Gadget, values: &BTreeMap<String, String>) -> Result<BTreeMap<String, Vec<u8>>, RunError> {
+pub fn encode_params(
+    gadget: &Gadget,
+    values: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Vec<u8>>, RunError> {
     if let Some(key) = values.keys().find(|k| !gadget.params.iter().any(|p| &p.key == *k)) {
         return Err(RunError::UnknownParam {
             key: key.clone(),
-            known: gadget.params.iter().map(|p| format!("--{}", p.key)).collect::<Vec<_>>().join(", "),
+            known: gadget
+                .params
+                .iter()
+                .map(|p| format!("--{}", p.key))
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     let mut out = BTreeMap::new();
@@ -118,8 +126,16 @@ pub async fn run(
     let params = encode_params(gadget, &opts.params)?;
     let sink = TerminalSink::new(&ds.schema, opts.output, opts.fields.as_deref(), out)?;
     let nodes = vec![
-        NodeSpec { id: "format".into(), stage: Box::new(DeriveStage::new(&ds.schema, Box::new(UserNames::new()))), next: vec![1] },
-        NodeSpec { id: "sink/terminal".into(), stage: Box::new(sink), next: vec![] },
+        NodeSpec {
+            id: "format".into(),
+            stage: Box::new(DeriveStage::new(&ds.schema, Box::new(UserNames::new()))),
+            next: vec![1],
+        },
+        NodeSpec {
+            id: "sink/terminal".into(),
+            stage: Box::new(sink),
+            next: vec![],
+        },
     ];
     let pipeline = Pipeline::spawn(nodes, &[0], &ds.schema)?;
     let mut loaded = match load::load(&gadget.object, &params) {
@@ -143,7 +159,9 @@ pub async fn run(
     });
     let result = match &ds.kind {
         DatasourceKind::Tracer { map } => source::run_tracer(&mut loaded, map, &ds.schema, &pipeline, stop_rx).await,
-        DatasourceKind::Snapshotter { programs } => source::run_snapshot(&mut loaded, programs, &ds.schema, &pipeline).await,
+        DatasourceKind::Snapshotter { programs } => {
+            source::run_snapshot(&mut loaded, programs, &ds.schema, &pipeline).await
+        }
     };
     // Detach and unload before draining the graph.
     drop(loaded);
@@ -163,6 +181,14 @@ pub async fn run(
         }
     };
     let graph = pipeline.finish(stats.node()).await;
-    let stopped = if graph.fatal.is_some() { StopReason::StageFailed } else { stopped };
-    Ok(RunReport { stopped, source: stats, graph })
+    let stopped = if graph.fatal.is_some() {
+        StopReason::StageFailed
+    } else {
+        stopped
+    };
+    Ok(RunReport {
+        stopped,
+        source: stats,
+        graph,
+    })
 }

@@ -41,7 +41,12 @@ impl Batch {
     /// An empty batch with room for `capacity` rows.
     pub fn with_capacity(schema: Arc<Schema>, capacity: usize) -> Self {
         let rows = Vec::with_capacity(capacity * schema.row_size as usize);
-        Self { schema, rows, heap: Vec::new(), len: 0 }
+        Self {
+            schema,
+            rows,
+            heap: Vec::new(),
+            len: 0,
+        }
     }
 
     /// The schema of every row.
@@ -72,11 +77,16 @@ impl Batch {
     /// Rebuilds a batch from buffers produced elsewhere (e.g. by an operator), checking sizes.
     pub fn from_parts(schema: Arc<Schema>, rows: Vec<u8>, heap: Vec<u8>) -> Option<Self> {
         let row_size = schema.row_size as usize;
-        if row_size == 0 || rows.len() % row_size != 0 {
+        if row_size == 0 || !rows.len().is_multiple_of(row_size) {
             return None;
         }
         let len = rows.len() / row_size;
-        Some(Self { schema, rows, heap, len })
+        Some(Self {
+            schema,
+            rows,
+            heap,
+            len,
+        })
     }
 
     /// Appends a row from a raw kernel record: the first `raw_size` bytes are copied (zero-padded
@@ -93,7 +103,15 @@ impl Batch {
         {
             let row = self.len;
             self.len += 1;
-            self.set_heap(row, rest, &record[raw..]);
+            let tail = &record[raw..];
+            if self.schema.field(rest).kind == FieldKind::Str {
+                // Trailing text is a NUL-separated list (argv): shown space-separated, as IG does.
+                let tail = tail.strip_suffix(b"\0").unwrap_or(tail);
+                let joined: Vec<u8> = tail.iter().map(|&c| if c == 0 { b' ' } else { c }).collect();
+                self.set_heap(row, rest, &joined);
+            } else {
+                self.set_heap(row, rest, tail);
+            }
             return;
         }
         self.len += 1;
@@ -207,7 +225,11 @@ pub fn decode(kind: FieldKind, b: &[u8], inline: bool) -> Value<'_> {
         FieldKind::F32 => Value::F64(f64::from(f32::from_le_bytes(le(b)))),
         FieldKind::F64 => Value::F64(f64::from_le_bytes(le(b))),
         FieldKind::Str => {
-            let b = if inline { b.split(|c| *c == 0).next().unwrap_or_default() } else { b };
+            let b = if inline {
+                b.split(|c| *c == 0).next().unwrap_or_default()
+            } else {
+                b
+            };
             Value::Str(str_lossy(b))
         }
         FieldKind::Bytes => Value::Bytes(b),

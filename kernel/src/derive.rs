@@ -37,9 +37,20 @@ impl DeriveStage {
     pub fn with_clock(schema: &Schema, names: Box<dyn NameResolver>, clock: WallClock) -> Self {
         let plan = schema
             .ids()
-            .filter_map(|id| schema.field(id).derived.as_ref().map(|d| (id, d.source, d.special.clone())))
+            .filter_map(|id| {
+                schema
+                    .field(id)
+                    .derived
+                    .as_ref()
+                    .map(|d| (id, d.source, d.special.clone()))
+            })
             .collect();
-        Self { plan, clock, names, scratch: String::with_capacity(64) }
+        Self {
+            plan,
+            clock,
+            names,
+            scratch: String::with_capacity(64),
+        }
     }
 
     /// True when there is nothing to derive.
@@ -61,7 +72,7 @@ fn as_u64(v: Value<'_>) -> u64 {
 impl Stage for DeriveStage {
     fn init(&mut self, input: &Arc<Schema>) -> Result<Arc<Schema>, StageError> {
         // Rebuild the plan against the real input schema.
-        *self = Self::with_clock(input, std::mem::replace(&mut self.names, Box::new(NoNames)), self.clock.clone());
+        *self = Self::with_clock(input, std::mem::replace(&mut self.names, Box::new(NoNames)), self.clock);
         Ok(input.clone())
     }
 

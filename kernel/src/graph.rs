@@ -123,7 +123,10 @@ pub struct NodeSpec {
 
 impl std::fmt::Debug for NodeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeSpec").field("id", &self.id).field("next", &self.next).finish()
+        f.debug_struct("NodeSpec")
+            .field("id", &self.id)
+            .field("next", &self.next)
+            .finish()
     }
 }
 
@@ -184,7 +187,8 @@ impl StageActor {
                 self.failed = true;
                 tracing::error!(node = %self.stats.node, "stage failed: {message}");
                 let first = (self.stats.node.clone(), message);
-                self.fatal.send_if_modified(|f| f.is_none() && f.replace(first).is_none());
+                self.fatal
+                    .send_if_modified(|f| f.is_none() && f.replace(first).is_none());
                 None
             }
         }
@@ -274,10 +278,10 @@ impl Pipeline {
         }
         for &i in &order {
             let Some(s) = input[i].clone() else { continue };
-            let out = nodes[i]
-                .stage
-                .init(&s)
-                .map_err(|source| GraphError::Init { node: nodes[i].id.clone(), source })?;
+            let out = nodes[i].stage.init(&s).map_err(|source| GraphError::Init {
+                node: nodes[i].id.clone(),
+                source,
+            })?;
             for &n in &nodes[i].next {
                 input[n].get_or_insert_with(|| out.clone());
             }
@@ -297,7 +301,9 @@ impl Pipeline {
         let mut specs: Vec<Option<NodeSpec>> = nodes.drain(..).map(Some).collect();
         let mut terminals = 0;
         for &i in order.iter().rev() {
-            let Some(spec) = specs[i].take() else { continue };
+            let Some(spec) = specs[i].take() else {
+                continue;
+            };
             let next = spec.next.iter().filter_map(|&n| refs[n].clone()).collect::<Vec<_>>();
             if next.is_empty() {
                 terminals += 1;
@@ -305,7 +311,10 @@ impl Pipeline {
             let actor = StageActor {
                 stage: spec.stage,
                 next,
-                stats: NodeStats { node: spec.id, ..NodeStats::default() },
+                stats: NodeStats {
+                    node: spec.id,
+                    ..NodeStats::default()
+                },
                 upstream_stats: Vec::new(),
                 inputs: inputs[i],
                 ends_seen: 0,
@@ -317,14 +326,22 @@ impl Pipeline {
         }
         let entries = entry.iter().filter_map(|&e| refs[e].clone()).collect();
         let actors = refs.into_iter().flatten().collect();
-        Ok(Self { entries, actors, terminals, events: rx, fatal: fatal_rx })
+        Ok(Self {
+            entries,
+            actors,
+            terminals,
+            events: rx,
+            fatal: fatal_rx,
+        })
     }
 
     /// Sends a batch into the graph, waiting while the entry nodes are full.
     pub async fn send(&self, batch: Batch) -> Result<(), GraphError> {
         if let Some((last, rest)) = self.entries.split_last() {
             for e in rest {
-                e.tell(Flow::Batch(batch.clone())).await.map_err(|_| GraphError::Closed)?;
+                e.tell(Flow::Batch(batch.clone()))
+                    .await
+                    .map_err(|_| GraphError::Closed)?;
             }
             last.tell(Flow::Batch(batch)).await.map_err(|_| GraphError::Closed)?;
         }
@@ -341,7 +358,10 @@ impl Pipeline {
         for e in &self.entries {
             let _ = e.tell(Flow::End(vec![source.clone()])).await;
         }
-        let mut report = GraphReport { nodes: Vec::new(), fatal: None };
+        let mut report = GraphReport {
+            nodes: Vec::new(),
+            fatal: None,
+        };
         let mut done = 0;
         while done < self.terminals {
             match self.events.recv().await {
@@ -374,7 +394,10 @@ fn topo_order(nodes: &[NodeSpec], entry: &[usize]) -> Result<Vec<usize>, GraphEr
         }
     }
     if let Some(&to) = entry.iter().find(|&&t| t >= nodes.len()) {
-        return Err(GraphError::DanglingEdge { from: "source".into(), to });
+        return Err(GraphError::DanglingEdge {
+            from: "source".into(),
+            to,
+        });
     }
     // 0 = unvisited, 1 = on the stack, 2 = done.
     let mut state = vec![0u8; nodes.len()];
@@ -437,8 +460,16 @@ mod tests {
     async fn batches_flow_in_order_and_stats_come_back() {
         let got = Arc::new(std::sync::Mutex::new(Vec::new()));
         let nodes = vec![
-            NodeSpec { id: "even".into(), stage: Box::new(KeepEven), next: vec![1] },
-            NodeSpec { id: "sink".into(), stage: Box::new(Collect(got.clone())), next: vec![] },
+            NodeSpec {
+                id: "even".into(),
+                stage: Box::new(KeepEven),
+                next: vec![1],
+            },
+            NodeSpec {
+                id: "sink".into(),
+                stage: Box::new(Collect(got.clone())),
+                next: vec![],
+            },
         ];
         let s = schema();
         let p = Pipeline::spawn(nodes, &[0], &s).unwrap();
@@ -449,7 +480,12 @@ mod tests {
             }
             p.send(b).await.unwrap();
         }
-        let report = p.finish(NodeStats { node: "source".into(), ..NodeStats::default() }).await;
+        let report = p
+            .finish(NodeStats {
+                node: "source".into(),
+                ..NodeStats::default()
+            })
+            .await;
         assert_eq!(*got.lock().unwrap(), vec![0, 2, 4, 6, 8, 10]);
         let names: Vec<_> = report.nodes.iter().map(|n| n.node.as_str()).collect();
         assert_eq!(names, ["source", "even", "sink"]);
@@ -460,8 +496,16 @@ mod tests {
     #[test]
     fn cycles_are_refused_before_spawning() {
         let nodes = vec![
-            NodeSpec { id: "a".into(), stage: Box::new(KeepEven), next: vec![1] },
-            NodeSpec { id: "b".into(), stage: Box::new(KeepEven), next: vec![0] },
+            NodeSpec {
+                id: "a".into(),
+                stage: Box::new(KeepEven),
+                next: vec![1],
+            },
+            NodeSpec {
+                id: "b".into(),
+                stage: Box::new(KeepEven),
+                next: vec![0],
+            },
         ];
         let err = Pipeline::spawn(nodes, &[0], &schema()).unwrap_err();
         assert!(matches!(err, GraphError::Cycle(_)), "{err}");

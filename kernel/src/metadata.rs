@@ -94,7 +94,10 @@ impl GadgetMetadata {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_yaml::from_str(text).map_err(|source| MetadataError { path: path.to_owned(), source })
+        serde_yaml::from_str(text).map_err(|source| MetadataError {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 
@@ -157,7 +160,9 @@ params:
 
     #[test]
     fn syntax_errors_name_file_and_line() {
-        let err = GadgetMetadata::parse("name: [unclosed\n", "x/gadget.yaml").unwrap_err().to_string();
+        let err = GadgetMetadata::parse("name: [unclosed\n", "x/gadget.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x/gadget.yaml: "), "{err}");
         assert!(err.contains("line"), "{err}");
     }

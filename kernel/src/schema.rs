@@ -342,7 +342,10 @@ impl SchemaBuilder {
 impl Schema {
     /// Looks a field up by its dotted name.
     pub fn find(&self, name: &str) -> Option<FieldId> {
-        self.fields.iter().position(|f| f.name == name).map(|i| FieldId(i as u32))
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| FieldId(i as u32))
     }
 
     /// Looks a field up by name, or says which names exist.

@@ -19,20 +19,32 @@ pub fn rig_bin() -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/rig
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("rig");
-    assert!(bin.is_file(), "rig binary not found at {} (build it with cargo build -p rig)", bin.display());
+    assert!(
+        bin.is_file(),
+        "rig binary not found at {} (build it with cargo build -p rig)",
+        bin.display()
+    );
     bin
 }
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// Fails the test unless it runs as root with kernel BTF: these tests load eBPF for real.
 pub fn require_kernel() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "end-to-end tests load eBPF programs and must run as root (CI={:?})", std::env::var("CI").ok());
+    assert_eq!(
+        euid,
+        0,
+        "end-to-end tests load eBPF programs and must run as root (CI={:?})",
+        std::env::var("CI").ok()
+    );
     assert!(
         Path::new("/sys/kernel/btf/vmlinux").is_file(),
         "end-to-end tests need kernel BTF at /sys/kernel/btf/vmlinux"
@@ -102,7 +114,11 @@ impl RigRun {
                 }
             }
         });
-        let mut run = RigRun { child: Some(child), stderr: rx, stderr_seen: Vec::new() };
+        let mut run = RigRun {
+            child: Some(child),
+            stderr: rx,
+            stderr_seen: Vec::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             match run.stderr.recv_timeout(Duration::from_millis(100)) {
@@ -117,7 +133,11 @@ impl RigRun {
                     if let Some(Ok(Some(_))) = run.child.as_mut().map(Child::try_wait) {
                         break;
                     }
-                    assert!(Instant::now() < deadline, "rig did not attach within 120 s: {:?}", run.stderr_seen);
+                    assert!(
+                        Instant::now() < deadline,
+                        "rig did not attach within 120 s: {:?}",
+                        run.stderr_seen
+                    );
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
@@ -135,7 +155,11 @@ impl RigRun {
         let status = child.wait().expect("wait rig");
         let mut stderr = std::mem::take(&mut self.stderr_seen);
         stderr.extend(self.stderr.try_iter());
-        RigOutput { status, stdout, stderr: stderr.join("\n") }
+        RigOutput {
+            status,
+            stdout,
+            stderr: stderr.join("\n"),
+        }
     }
 }
 
@@ -150,5 +174,9 @@ impl Drop for RigRun {
 
 /// Runs a command to completion, ignoring its output.
 pub fn sh(cmd: &str, args: &[&str]) {
-    let _ = Command::new(cmd).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }

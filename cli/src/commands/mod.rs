@@ -48,7 +48,11 @@ impl Command {
                         continue;
                     }
                     let gadget = rig_host::gadget::resolve(g)?;
-                    let ds: Vec<_> = gadget.datasources.iter().map(|d| d.schema.datasource.as_str()).collect();
+                    let ds: Vec<_> = gadget
+                        .datasources
+                        .iter()
+                        .map(|d| d.schema.datasource.as_str())
+                        .collect();
                     println!("{g}\t{}", ds.join(","));
                 }
                 Ok(ExitCode::SUCCESS)
@@ -64,6 +68,10 @@ pub fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -35,14 +35,24 @@ fn common_flags(cmd: clap::Command) -> clap::Command {
             .default_value("columns")
             .help("Output format: columns, json, jsonpretty or yaml"),
     )
-    .arg(Arg::new("fields").long("fields").help("Comma-separated fields to show (default: all visible fields)"))
+    .arg(
+        Arg::new("fields")
+            .long("fields")
+            .help("Comma-separated fields to show (default: all visible fields)"),
+    )
     .arg(
         Arg::new("timeout")
             .long("timeout")
             .value_parser(clap::value_parser!(u64))
             .help("Stop after this many seconds (default: run until Ctrl-C)"),
     )
-    .arg(Arg::new("help").short('h').long("help").action(ArgAction::Help).help("Print help"))
+    .arg(
+        Arg::new("help")
+            .short('h')
+            .long("help")
+            .action(ArgAction::Help)
+            .help("Print help"),
+    )
 }
 
 fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
@@ -57,7 +67,10 @@ fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
         if let Some(d) = &p.default {
             help.push_str(&format!(" (default {d})"));
         }
-        let mut arg = Arg::new(p.key.clone()).long(p.key.clone()).help(help).help_heading("Gadget parameters");
+        let mut arg = Arg::new(p.key.clone())
+            .long(p.key.clone())
+            .help(help)
+            .help_heading("Gadget parameters");
         if p.ty == ParamType::Bool {
             arg = arg.num_args(0..=1).require_equals(true).default_missing_value("true");
         }
@@ -67,10 +80,17 @@ fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
 }
 
 fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
-    let output: OutputFormat = m.get_one::<String>("output").map(String::as_str).unwrap_or("columns").parse()?;
-    let fields = m
-        .get_one::<String>("fields")
-        .map(|f| f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+    let output: OutputFormat = m
+        .get_one::<String>("output")
+        .map(String::as_str)
+        .unwrap_or("columns")
+        .parse()?;
+    let fields = m.get_one::<String>("fields").map(|f| {
+        f.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let timeout = m.get_one::<u64>("timeout").map(|s| Duration::from_secs(*s));
     let mut params = BTreeMap::new();
     for p in &gadget.params {
@@ -78,7 +98,12 @@ fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
             params.insert(p.key.clone(), v.clone());
         }
     }
-    Ok(RunOptions { params, output, fields, timeout })
+    Ok(RunOptions {
+        params,
+        output,
+        fields,
+        timeout,
+    })
 }
 
 impl RunCmd {
@@ -107,7 +132,10 @@ impl RunCmd {
             }
         };
         let opts = options(&gadget, &matches)?;
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
         let report = rt.block_on(async move {
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -121,11 +149,17 @@ impl RunCmd {
             rig_host::run::run(&gadget, &opts, Box::new(std::io::stdout()), stop_rx).await
         })?;
         if report.source.lost > 0 {
-            eprintln!("warning: {} events were lost in the kernel (ring buffer full)", report.source.lost);
+            eprintln!(
+                "warning: {} events were lost in the kernel (ring buffer full)",
+                report.source.lost
+            );
         }
         for n in &report.graph.nodes {
             if n.errors > 0 {
-                eprintln!("warning: node {} dropped {} events in {} failed batches", n.node, n.events_lost, n.errors);
+                eprintln!(
+                    "warning: node {} dropped {} events in {} failed batches",
+                    n.node, n.events_lost, n.errors
+                );
             }
         }
         tracing::info!(events = report.source.events, lost = report.source.lost, stopped = ?report.stopped, "run finished");

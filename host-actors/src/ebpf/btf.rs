@@ -152,11 +152,20 @@ impl Btf {
         let strings = data
             .get(hdr_len + str_off..hdr_len + str_off + str_len)
             .ok_or(BtfError::Header("string section out of bounds"))?;
-        let mut types = vec![BtfType { name: String::new(), kind: BtfKind::Void }];
-        let mut c = Cursor { data: types_bytes, pos: 0 };
+        let mut types = vec![BtfType {
+            name: String::new(),
+            kind: BtfKind::Void,
+        }];
+        let mut c = Cursor {
+            data: types_bytes,
+            pos: 0,
+        };
         while c.pos < types_bytes.len() {
             let id = types.len() as u32;
-            let bad = |what: &str| BtfError::Type { id, what: what.to_owned() };
+            let bad = |what: &str| BtfError::Type {
+                id,
+                what: what.to_owned(),
+            };
             let name_off = c.u32().ok_or_else(|| bad("truncated"))?;
             let info = c.u32().ok_or_else(|| bad("truncated"))?;
             let size_or_type = c.u32().ok_or_else(|| bad("truncated"))?;
@@ -168,7 +177,12 @@ impl Btf {
                 1 => {
                     let enc = next()?;
                     let e = (enc >> 24) & 0xf;
-                    BtfKind::Int { size: size_or_type, signed: e & 1 != 0, char: e & 2 != 0, bool: e & 4 != 0 }
+                    BtfKind::Int {
+                        size: size_or_type,
+                        signed: e & 1 != 0,
+                        char: e & 2 != 0,
+                        bool: e & 4 != 0,
+                    }
                 }
                 2 => BtfKind::Ptr,
                 3 => {
@@ -183,11 +197,23 @@ impl Btf {
                         let n = next()?;
                         let type_id = next()?;
                         let off = next()?;
-                        let (bit_offset, bitfield_size) =
-                            if kind_flag { (off & 0xff_ffff, off >> 24) } else { (off, 0) };
-                        members.push(Member { name: read_str(strings, n), type_id, bit_offset, bitfield_size });
+                        let (bit_offset, bitfield_size) = if kind_flag {
+                            (off & 0xff_ffff, off >> 24)
+                        } else {
+                            (off, 0)
+                        };
+                        members.push(Member {
+                            name: read_str(strings, n),
+                            type_id,
+                            bit_offset,
+                            bitfield_size,
+                        });
                     }
-                    BtfKind::Struct { size: size_or_type, members, union: k == 5 }
+                    BtfKind::Struct {
+                        size: size_or_type,
+                        members,
+                        union: k == 5,
+                    }
                 }
                 6 => {
                     let mut values = Vec::with_capacity(vlen as usize);
@@ -197,7 +223,11 @@ impl Btf {
                         let v = if kind_flag { i64::from(v as i32) } else { i64::from(v) };
                         values.push((read_str(strings, n), v));
                     }
-                    BtfKind::Enum { size: size_or_type, signed: kind_flag, values }
+                    BtfKind::Enum {
+                        size: size_or_type,
+                        signed: kind_flag,
+                        values,
+                    }
                 }
                 19 => {
                     let mut values = Vec::with_capacity(vlen as usize);
@@ -207,7 +237,11 @@ impl Btf {
                         let hi = next()?;
                         values.push((read_str(strings, n), ((u64::from(hi) << 32) | u64::from(lo)) as i64));
                     }
-                    BtfKind::Enum { size: size_or_type, signed: kind_flag, values }
+                    BtfKind::Enum {
+                        size: size_or_type,
+                        signed: kind_flag,
+                        values,
+                    }
                 }
                 7 | 12 | 18 => {
                     if (info >> 24) & 0x1f == 18 {
@@ -252,7 +286,10 @@ impl Btf {
 
     /// The type behind an id (`void` for out-of-range ids).
     pub fn get(&self, id: u32) -> &BtfType {
-        static VOID: BtfType = BtfType { name: String::new(), kind: BtfKind::Void };
+        static VOID: BtfType = BtfType {
+            name: String::new(),
+            kind: BtfKind::Void,
+        };
         self.types.get(id as usize).unwrap_or(&VOID)
     }
 
@@ -330,7 +367,10 @@ mod tests {
         push(&mut t, &[0, 3 << 24, 0, 3, 1, 4]); // 4: char[4]
         push(&mut t, &[18, (4 << 24) | 2, 8, 20, 2, 0, 22, 4, 32]); // 5: struct ev
         let mut out = Vec::new();
-        push(&mut out, &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32]);
+        push(
+            &mut out,
+            &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32],
+        );
         out.extend_from_slice(&t);
         out.extend_from_slice(&strings);
         out
@@ -340,12 +380,21 @@ mod tests {
     fn parses_structs_typedefs_and_arrays() {
         let btf = Btf::parse(&sample()).unwrap();
         let ev = btf.find_struct("ev").unwrap();
-        let BtfKind::Struct { members, size, .. } = &btf.get(ev).kind else { panic!() };
+        let BtfKind::Struct { members, size, .. } = &btf.get(ev).kind else {
+            panic!()
+        };
         assert_eq!(*size, 8);
         assert_eq!(members[1].bit_offset, 32);
         let (base, tds) = btf.resolve(members[0].type_id);
         assert_eq!(tds, ["gadget_errno"]);
-        assert!(matches!(btf.get(base).kind, BtfKind::Int { size: 4, signed: false, .. }));
+        assert!(matches!(
+            btf.get(base).kind,
+            BtfKind::Int {
+                size: 4,
+                signed: false,
+                ..
+            }
+        ));
         assert_eq!(btf.size_of(members[1].type_id), Some(4));
     }
 

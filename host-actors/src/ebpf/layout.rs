@@ -68,11 +68,17 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn walk(&mut self, struct_id: u32, prefix: &str, base_bits: u32) {
-        let BtfKind::Struct { members, .. } = &self.btf.get(struct_id).kind else { return };
+        let BtfKind::Struct { members, .. } = &self.btf.get(struct_id).kind else {
+            return;
+        };
         for m in members {
-            let name = if m.name.is_empty() { prefix.trim_end_matches('.').to_owned() } else { format!("{prefix}{}", m.name) };
+            let name = if m.name.is_empty() {
+                prefix.trim_end_matches('.').to_owned()
+            } else {
+                format!("{prefix}{}", m.name)
+            };
             let bits = base_bits + m.bit_offset;
-            if m.bitfield_size != 0 || bits % 8 != 0 {
+            if m.bitfield_size != 0 || !bits.is_multiple_of(8) {
                 tracing::debug!(field = %name, "bitfield skipped");
                 continue;
             }
@@ -86,11 +92,20 @@ impl Walker<'_> {
         let ty = self.btf.get(base);
         let (kind, size, enum_def) = match &ty.kind {
             BtfKind::Struct { .. } => {
-                let prefix = if anonymous && name.is_empty() { String::new() } else { format!("{name}.") };
+                let prefix = if anonymous && name.is_empty() {
+                    String::new()
+                } else {
+                    format!("{name}.")
+                };
                 self.walk(base, &prefix, offset * 8);
                 return;
             }
-            BtfKind::Int { size, signed, char, bool } => (int_kind(*size, *signed, *bool && !*char), *size, None),
+            BtfKind::Int {
+                size,
+                signed,
+                char,
+                bool,
+            } => (int_kind(*size, *signed, *bool && !*char), *size, None),
             BtfKind::Enum { size, signed, .. } => {
                 let def = EnumDef {
                     name: ty.name.clone(),
@@ -192,7 +207,11 @@ pub fn schema_from_btf(
         name: struct_name.to_owned(),
     })?;
     let raw_size = btf.size_of(sid).unwrap_or(0);
-    let mut w = Walker { btf, b: SchemaBuilder::new(datasource, raw_size), companions: Vec::new() };
+    let mut w = Walker {
+        btf,
+        b: SchemaBuilder::new(datasource, raw_size),
+        companions: Vec::new(),
+    };
     w.walk(sid, "", 0);
     let Walker { mut b, companions, .. } = w;
     for (source, name, special) in companions {
@@ -207,7 +226,10 @@ pub fn schema_from_btf(
     if let Some(meta) = meta {
         if let Some(rest) = meta.annotations.get("ebpf.rest.name") {
             if b.find(rest).is_some() {
-                return Err(LayoutError::RestCollides { datasource: datasource.to_owned(), name: rest.clone() });
+                return Err(LayoutError::RestCollides {
+                    datasource: datasource.to_owned(),
+                    name: rest.clone(),
+                });
             }
             let id = b.heap(rest.clone(), FieldKind::Str);
             b.set_rest(id);
@@ -219,10 +241,9 @@ pub fn schema_from_btf(
                 continue;
             };
             let f = b.field_mut(id);
-            f.annotations.extend(fm.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-            if let Some(h) = fm.annotations.get("columns.hidden") {
-                f.hidden = h == "true";
-            }
+            // `columns.hidden` only concerns the columns output; the sink reads it there.
+            f.annotations
+                .extend(fm.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
     Ok(b.build()?)

@@ -51,7 +51,9 @@ pub enum LoadError {
         reason: String,
     },
     /// A section rig does not know how to attach.
-    #[error("program {program}: section {section:?} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)")]
+    #[error(
+        "program {program}: section {section:?} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)"
+    )]
     UnsupportedSection {
         /// The program.
         program: String,
@@ -84,21 +86,53 @@ pub struct Loaded {
     pub kernel_btf: Btf,
 }
 
+/// Mounts tracefs at `/sys/kernel/tracing` when neither it nor debugfs's copy is there: fresh
+/// machines (and containers) often boot without it, and tracepoints cannot attach without it.
+fn ensure_tracefs() {
+    let mounted = |p: &str| std::path::Path::new(p).join("events").is_dir();
+    if mounted("/sys/kernel/tracing") || mounted("/sys/kernel/debug/tracing") {
+        return;
+    }
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::mount(
+            c"nodev".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "tracefs is not mounted and mounting it failed: {}",
+            std::io::Error::last_os_error()
+        );
+    } else {
+        tracing::info!("mounted tracefs at /sys/kernel/tracing");
+    }
+}
+
 /// Loads `object` with the given parameter bytes (variable → value) and attaches every program
 /// except iterators, which snapshots attach on demand.
 pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result<Loaded, LoadError> {
+    ensure_tracefs();
     let kernel_btf = Btf::from_sys_fs().map_err(|e| LoadError::KernelBtf(chain(&e)))?;
     let mut loader = EbpfLoader::new();
     loader.btf(&kernel_btf);
     for (var, bytes) in params {
         loader.override_global(var.as_str(), bytes.as_slice(), true);
     }
-    let mut ebpf = loader
-        .load(&object.bytes)
-        .map_err(|e| LoadError::Object { path: object.path.clone(), reason: chain(&e) })?;
+    let mut ebpf = loader.load(&object.bytes).map_err(|e| LoadError::Object {
+        path: object.path.clone(),
+        reason: chain(&e),
+    })?;
     // Attach in the object's order so errors are reproducible.
     for spec in &object.programs {
-        let Some(prog) = ebpf.program_mut(&spec.name) else { continue };
+        let Some(prog) = ebpf.program_mut(&spec.name) else {
+            continue;
+        };
         attach(prog, &spec.name, &spec.section, &kernel_btf)?;
     }
     tracing::info!(object = %object.path, programs = object.programs.len(), "gadget attached");
@@ -113,15 +147,26 @@ fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
     let reason = chain(&e);
     let hint = hint(section, &reason);
     if verifier_log.is_none() && !hint.is_empty() {
-        return LoadError::Attach { program: program.into(), section: section.into(), reason: format!("{reason}{hint}") };
+        return LoadError::Attach {
+            program: program.into(),
+            section: section.into(),
+            reason: format!("{reason}{hint}"),
+        };
     }
-    LoadError::Verifier { program: program.into(), section: section.into(), reason, verifier_log }
+    LoadError::Verifier {
+        program: program.into(),
+        section: section.into(),
+        reason,
+        verifier_log,
+    }
 }
 
 fn hint(section: &str, reason: &str) -> &'static str {
     let kind = section.split('/').next().unwrap_or_default();
     match kind {
-        "kprobe" | "kretprobe" => " (kprobes are not available on this kernel; use a tracepoint, raw_tp or tp_btf hook)",
+        "kprobe" | "kretprobe" => {
+            " (kprobes are not available on this kernel; use a tracepoint, raw_tp or tp_btf hook)"
+        }
         "fentry" | "fexit" | "lsm" | "fmod_ret" if reason.contains("ermission") || reason.contains("EPERM") => {
             " (this kernel refuses fentry/fexit/lsm programs; use a tracepoint, raw_tp or tp_btf hook)"
         }
@@ -136,7 +181,11 @@ fn hint(section: &str, reason: &str) -> &'static str {
 fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<(), LoadError> {
     let attach_err = |e: ProgramError| {
         let reason = chain(&e);
-        LoadError::Attach { program: name.into(), section: section.into(), reason: format!("{reason}{}", hint(section, &reason)) }
+        LoadError::Attach {
+            program: name.into(),
+            section: section.into(),
+            reason: format!("{reason}{}", hint(section, &reason)),
+        }
     };
     let load_err = |e| verifier(name, section, e);
     let (kind, target) = section.split_once('/').unwrap_or((section, ""));
@@ -174,7 +223,12 @@ fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<()
             p.attach().map_err(attach_err)?;
         }
         (Program::Iter(_), _) => {}
-        _ => return Err(LoadError::UnsupportedSection { program: name.into(), section: section.into() }),
+        _ => {
+            return Err(LoadError::UnsupportedSection {
+                program: name.into(),
+                section: section.into(),
+            });
+        }
     }
     Ok(())
 }
@@ -184,13 +238,21 @@ pub fn run_iter(loaded: &mut Loaded, program: &str, section: &str) -> Result<Vec
     use std::io::Read as _;
     let target = section.split_once('/').map(|(_, t)| t).unwrap_or_default();
     let Some(Program::Iter(p)) = loaded.ebpf.program_mut(program) else {
-        return Err(LoadError::UnsupportedSection { program: program.into(), section: section.into() });
+        return Err(LoadError::UnsupportedSection {
+            program: program.into(),
+            section: section.into(),
+        });
     };
     let p: &mut Iter = p;
     if p.fd().is_err() {
-        p.load(target, &loaded.kernel_btf).map_err(|e| verifier(program, section, e))?;
+        p.load(target, &loaded.kernel_btf)
+            .map_err(|e| verifier(program, section, e))?;
     }
-    let attach_err = |reason: String| LoadError::Attach { program: program.into(), section: section.into(), reason };
+    let attach_err = |reason: String| LoadError::Attach {
+        program: program.into(),
+        section: section.into(),
+        reason,
+    };
     let link_id = p.attach().map_err(|e| attach_err(chain(&e)))?;
     let link = p.take_link(link_id).map_err(|e| attach_err(chain(&e)))?;
     let mut file = link.into_file().map_err(|e| attach_err(chain(&e)))?;
@@ -198,4 +260,3 @@ pub fn run_iter(loaded: &mut Loaded, program: &str, section: &str) -> Result<Vec
     file.read_to_end(&mut out).map_err(|e| attach_err(e.to_string()))?;
     Ok(out)
 }
-

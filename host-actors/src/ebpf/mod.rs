@@ -93,12 +93,19 @@ impl Gadget {
     pub fn new(object: GadgetObject, metadata: GadgetMetadata) -> Result<Self, GadgetError> {
         let path = object.path.clone();
         let layout = |ds: &str, st: &str| {
-            layout::schema_from_btf(&object.btf, ds, st, metadata.datasources.get(ds))
-                .map_err(|source| GadgetError::Layout { path: path.clone(), source })
+            layout::schema_from_btf(&object.btf, ds, st, metadata.datasources.get(ds)).map_err(|source| {
+                GadgetError::Layout {
+                    path: path.clone(),
+                    source,
+                }
+            })
         };
         let mut datasources = Vec::new();
         for t in &object.tracers {
-            datasources.push(Datasource { schema: layout(&t.name, &t.struct_name)?, kind: DatasourceKind::Tracer { map: t.map.clone() } });
+            datasources.push(Datasource {
+                schema: layout(&t.name, &t.struct_name)?,
+                kind: DatasourceKind::Tracer { map: t.map.clone() },
+            });
         }
         for s in &object.snapshotters {
             let mut programs = Vec::new();
@@ -110,14 +117,25 @@ impl Gadget {
                 })?;
                 programs.push((p.clone(), section.to_owned()));
             }
-            datasources.push(Datasource { schema: layout(&s.name, &s.struct_name)?, kind: DatasourceKind::Snapshotter { programs } });
+            datasources.push(Datasource {
+                schema: layout(&s.name, &s.struct_name)?,
+                kind: DatasourceKind::Snapshotter { programs },
+            });
         }
         if datasources.is_empty()
             && let Some(m) = object.mapiters.first()
         {
-            return Err(GadgetError::Unsupported { path, what: format!("GADGET_MAPITER {}", m.name) });
+            return Err(GadgetError::Unsupported {
+                path,
+                what: format!("GADGET_MAPITER {}", m.name),
+            });
         }
         let params = params::param_defs(&object, &metadata);
-        Ok(Self { object, metadata, datasources, params })
+        Ok(Self {
+            object,
+            metadata,
+            datasources,
+            params,
+        })
     }
 }

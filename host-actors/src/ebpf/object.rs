@@ -153,26 +153,48 @@ fn split3(rest: &str) -> Vec<String> {
 impl GadgetObject {
     /// Reads the declarations of an object; `path` names it in errors.
     pub fn parse(bytes: Vec<u8>, path: &str) -> Result<Self, ObjectError> {
-        let elf = object::File::parse(&*bytes).map_err(|source| ObjectError::Elf { path: path.into(), source })?;
+        let elf = object::File::parse(&*bytes).map_err(|source| ObjectError::Elf {
+            path: path.into(),
+            source,
+        })?;
         let btf_data = elf
             .section_by_name(".BTF")
             .and_then(|s| s.data().ok())
-            .ok_or(ObjectError::Btf { path: path.into(), source: BtfError::Missing })?;
-        let btf = Btf::parse(btf_data).map_err(|source| ObjectError::Btf { path: path.into(), source })?;
+            .ok_or(ObjectError::Btf {
+                path: path.into(),
+                source: BtfError::Missing,
+            })?;
+        let btf = Btf::parse(btf_data).map_err(|source| ObjectError::Btf {
+            path: path.into(),
+            source,
+        })?;
         let mut programs = Vec::new();
         for sym in elf.symbols() {
             if sym.kind() != SymbolKind::Text || !sym.is_global() {
                 continue;
             }
-            let Some(idx) = sym.section_index() else { continue };
-            let Ok(sec) = elf.section_by_index(idx) else { continue };
-            let (Ok(sec_name), Ok(name)) = (sec.name(), sym.name()) else { continue };
+            let Some(idx) = sym.section_index() else {
+                continue;
+            };
+            let Ok(sec) = elf.section_by_index(idx) else {
+                continue;
+            };
+            let (Ok(sec_name), Ok(name)) = (sec.name(), sym.name()) else {
+                continue;
+            };
             if sec_name == ".text" || sec_name.starts_with(".") {
                 continue;
             }
-            programs.push(ProgramSpec { name: name.to_owned(), section: sec_name.to_owned() });
+            programs.push(ProgramSpec {
+                name: name.to_owned(),
+                section: sec_name.to_owned(),
+            });
         }
-        let bad = |marker: &str, why| ObjectError::Marker { path: path.into(), marker: marker.into(), why };
+        let bad = |marker: &str, why| ObjectError::Marker {
+            path: path.into(),
+            marker: marker.into(),
+            why,
+        };
         let mut out = Self {
             bytes: Vec::new(),
             path: path.to_owned(),
@@ -186,12 +208,24 @@ impl GadgetObject {
         for (var, _) in btf.vars() {
             if let Some(rest) = var.strip_prefix("gadget_tracer_") {
                 let p = split3(rest);
-                let [name, map, st] = p.as_slice() else { return Err(bad(var, "want gadget_tracer_<name>___<map>___<struct>")) };
-                out.tracers.push(TracerSpec { name: name.clone(), map: map.clone(), struct_name: st.clone() });
-            } else if let Some(rest) = var.strip_prefix("gadget_snapshotter_").or_else(|| var.strip_prefix("gadget_iter_")) {
+                let [name, map, st] = p.as_slice() else {
+                    return Err(bad(var, "want gadget_tracer_<name>___<map>___<struct>"));
+                };
+                out.tracers.push(TracerSpec {
+                    name: name.clone(),
+                    map: map.clone(),
+                    struct_name: st.clone(),
+                });
+            } else if let Some(rest) = var
+                .strip_prefix("gadget_snapshotter_")
+                .or_else(|| var.strip_prefix("gadget_iter_"))
+            {
                 let p = split3(rest);
                 if p.len() < 3 {
-                    return Err(bad(var, "want gadget_snapshotter_<name>___<struct>___<prog>[___<prog>…]"));
+                    return Err(bad(
+                        var,
+                        "want gadget_snapshotter_<name>___<struct>___<prog>[___<prog>…]",
+                    ));
                 }
                 out.snapshotters.push(SnapshotterSpec {
                     name: p[0].clone(),
@@ -200,12 +234,26 @@ impl GadgetObject {
                 });
             } else if let Some(rest) = var.strip_prefix("gadget_mapiter_") {
                 let p = split3(rest);
-                let [name, map] = p.as_slice() else { return Err(bad(var, "want gadget_mapiter_<name>___<map>")) };
-                out.mapiters.push(MapIterSpec { name: name.clone(), map: map.clone() });
+                let [name, map] = p.as_slice() else {
+                    return Err(bad(var, "want gadget_mapiter_<name>___<map>"));
+                };
+                out.mapiters.push(MapIterSpec {
+                    name: name.clone(),
+                    map: map.clone(),
+                });
             } else if let Some(param) = var.strip_prefix("gadget_param_") {
-                let (_, ty) = btf.vars().find(|(n, _)| *n == param).ok_or_else(|| bad(var, "names no global variable"))?;
-                let ty = param_type(&btf, ty).ok_or_else(|| ObjectError::ParamType { path: path.into(), var: param.into() })?;
-                out.params.push(ParamSpec { var: param.to_owned(), ty });
+                let (_, ty) = btf
+                    .vars()
+                    .find(|(n, _)| *n == param)
+                    .ok_or_else(|| bad(var, "names no global variable"))?;
+                let ty = param_type(&btf, ty).ok_or_else(|| ObjectError::ParamType {
+                    path: path.into(),
+                    var: param.into(),
+                })?;
+                out.params.push(ParamSpec {
+                    var: param.to_owned(),
+                    ty,
+                });
             }
         }
         if out.tracers.is_empty() && out.snapshotters.is_empty() && out.mapiters.is_empty() {
@@ -217,7 +265,10 @@ impl GadgetObject {
 
     /// The section of a program.
     pub fn section_of(&self, program: &str) -> Option<&str> {
-        self.programs.iter().find(|p| p.name == program).map(|p| p.section.as_str())
+        self.programs
+            .iter()
+            .find(|p| p.name == program)
+            .map(|p| p.section.as_str())
     }
 }
 
@@ -225,9 +276,10 @@ fn param_type(btf: &Btf, ty: u32) -> Option<ParamType> {
     let (base, _) = btf.resolve(ty);
     match &btf.get(base).kind {
         BtfKind::Int { bool: true, .. } => Some(ParamType::Bool),
-        BtfKind::Int { size, signed, .. } | BtfKind::Enum { size, signed, .. } => {
-            Some(ParamType::Int { size: *size, signed: *signed })
-        }
+        BtfKind::Int { size, signed, .. } | BtfKind::Enum { size, signed, .. } => Some(ParamType::Int {
+            size: *size,
+            signed: *signed,
+        }),
         BtfKind::Array { elem, len } => {
             let (e, _) = btf.resolve(*elem);
             matches!(btf.get(e).kind, BtfKind::Int { size: 1, .. }).then_some(ParamType::Str { size: *len })
@@ -242,7 +294,9 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_the_path() {
-        let err = GadgetObject::parse(b"\x7fELF garbage".to_vec(), "bad.o").unwrap_err().to_string();
+        let err = GadgetObject::parse(b"\x7fELF garbage".to_vec(), "bad.o")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("bad.o: not a valid eBPF ELF object"), "{err}");
     }
 }

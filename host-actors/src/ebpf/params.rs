@@ -80,14 +80,20 @@ impl ParamDef {
     pub fn type_name(&self) -> String {
         match self.ty {
             ParamType::Bool => "bool".into(),
-            ParamType::Int { size, signed } => format!("{}{}", if signed { "s" } else { "u" }, size * 8),
+            ParamType::Int { size, signed } => {
+                format!("{}{}", if signed { "s" } else { "u" }, size * 8)
+            }
             ParamType::Str { size } => format!("string (max {} bytes)", size.saturating_sub(1)),
         }
     }
 
     /// Encodes a textual value into the variable's bytes.
     pub fn encode(&self, value: &str) -> Result<Vec<u8>, ParamError> {
-        let err = |why: String| ParamError { key: self.key.clone(), value: value.to_owned(), why };
+        let err = |why: String| ParamError {
+            key: self.key.clone(),
+            value: value.to_owned(),
+            why,
+        };
         match self.ty {
             ParamType::Bool => match value {
                 "true" | "1" | "yes" | "" => Ok(vec![1]),
@@ -95,7 +101,10 @@ impl ParamDef {
                 _ => Err(err("expected true or false".into())),
             },
             ParamType::Int { size, signed } => {
-                let v: i128 = value.trim().parse().map_err(|_| err(format!("expected an integer ({})", self.type_name())))?;
+                let v: i128 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("expected an integer ({})", self.type_name())))?;
                 let bits = size * 8;
                 let (min, max) = if signed {
                     (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
@@ -125,23 +134,44 @@ mod tests {
     use super::*;
 
     fn def(ty: ParamType) -> ParamDef {
-        ParamDef { var: "v".into(), key: "k".into(), ty, default: None, description: String::new() }
+        ParamDef {
+            var: "v".into(),
+            key: "k".into(),
+            ty,
+            default: None,
+            description: String::new(),
+        }
     }
 
     #[test]
     fn values_are_encoded_to_exact_sizes() {
-        assert_eq!(def(ParamType::Int { size: 4, signed: false }).encode("7").unwrap(), [7, 0, 0, 0]);
-        assert_eq!(def(ParamType::Int { size: 4, signed: false }).encode("-1").unwrap(), [255; 4]);
-        assert_eq!(def(ParamType::Int { size: 2, signed: true }).encode("-2").unwrap(), [0xfe, 0xff]);
+        assert_eq!(
+            def(ParamType::Int { size: 4, signed: false }).encode("7").unwrap(),
+            [7, 0, 0, 0]
+        );
+        assert_eq!(
+            def(ParamType::Int { size: 4, signed: false }).encode("-1").unwrap(),
+            [255; 4]
+        );
+        assert_eq!(
+            def(ParamType::Int { size: 2, signed: true }).encode("-2").unwrap(),
+            [0xfe, 0xff]
+        );
         assert_eq!(def(ParamType::Str { size: 4 }).encode("ab").unwrap(), b"ab\0\0");
         assert_eq!(def(ParamType::Bool).encode("false").unwrap(), [0]);
     }
 
     #[test]
     fn bad_values_name_the_flag() {
-        let e = def(ParamType::Int { size: 1, signed: false }).encode("300").unwrap_err().to_string();
+        let e = def(ParamType::Int { size: 1, signed: false })
+            .encode("300")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "invalid value \"300\" for --k: out of range for u8");
-        let e = def(ParamType::Int { size: 4, signed: true }).encode("abc").unwrap_err().to_string();
+        let e = def(ParamType::Int { size: 4, signed: true })
+            .encode("abc")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected an integer (s32)"), "{e}");
         assert!(def(ParamType::Str { size: 4 }).encode("abcd").is_err());
     }

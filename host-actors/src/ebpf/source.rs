@@ -73,8 +73,12 @@ impl SourceStats {
 }
 
 fn lost_samples(loaded: &Loaded) -> u64 {
-    let Some(map) = loaded.ebpf.map("gadget_lost_samples") else { return 0 };
-    let Ok(arr) = PerCpuArray::<&MapData, u64>::try_from(map) else { return 0 };
+    let Some(map) = loaded.ebpf.map("gadget_lost_samples") else {
+        return 0;
+    };
+    let Ok(arr) = PerCpuArray::<&MapData, u64>::try_from(map) else {
+        return 0;
+    };
     arr.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
 }
 
@@ -90,11 +94,16 @@ pub async fn run_tracer(
         map: map.into(),
         reason: "not in the object (GADGET_TRACER names a map that GADGET_TRACER_MAP does not define)".into(),
     })?;
-    let ring = RingBuf::try_from(m).map_err(|e| SourceError::Map { map: map.into(), reason: chain(&e) })?;
+    let ring = RingBuf::try_from(m).map_err(|e| SourceError::Map {
+        map: map.into(),
+        reason: chain(&e),
+    })?;
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the AsyncFd
     // (which owns the ring buffer) is dropped.
-    let mut fd = unsafe { AsyncFd::register(ring) }
-        .map_err(|e| SourceError::Poll { map: map.into(), source: std::io::Error::from(e) })?;
+    let mut fd = unsafe { AsyncFd::register(ring) }.map_err(|e| SourceError::Poll {
+        map: map.into(),
+        source: std::io::Error::from(e),
+    })?;
     let mut stats = SourceStats::default();
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,0 +1,3 @@
+//! Host context added to events: user and group names now, containers and Kubernetes next.
+
+pub mod users;

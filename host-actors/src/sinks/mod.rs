@@ -1,0 +1,116 @@
+//! Sinks: where a run's batches leave rig.
+//!
+//! A sink is the last [`rig_kernel::Stage`] of a graph: it consumes batches and forwards nothing.
+//! [`TerminalSink`] prints events in the formats `ig` users know (`-o columns|json|jsonpretty|yaml`,
+//! `--fields`). Everything that depends only on the schema and the flags (which fields, column
+//! geometry, JSON nesting) is decided when the sink is built, so a bad `--fields` fails before the
+//! gadget starts and the per-event path only renders values.
+//!
+//! Modules: `terminal` (the stage and field selection), `columns` (the column layout),
+//! `structured` (JSON and YAML), `text` (allocation-free number, hex and escaping writers).
+
+mod columns;
+mod structured;
+mod terminal;
+mod text;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use terminal::TerminalSink;
+
+/// An output format of `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// Aligned text columns with a header line (the default).
+    #[default]
+    Columns,
+    /// One compact JSON object per line.
+    Json,
+    /// JSON objects indented by two spaces.
+    JsonPretty,
+    /// One YAML document (`---`) per event.
+    Yaml,
+}
+
+impl OutputFormat {
+    /// Every format, in the order help texts list them.
+    pub const ALL: [OutputFormat; 4] = [
+        OutputFormat::Columns,
+        OutputFormat::Json,
+        OutputFormat::JsonPretty,
+        OutputFormat::Yaml,
+    ];
+
+    /// The name `-o` accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Columns => "columns",
+            OutputFormat::Json => "json",
+            OutputFormat::JsonPretty => "jsonpretty",
+            OutputFormat::Yaml => "yaml",
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = SinkError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| SinkError::UnknownFormat { given: s.to_owned() })
+    }
+}
+
+/// A sink that cannot be built from the flags it was given.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// `-o` named no known format.
+    #[error("unknown output format {given:?} (valid: columns, json, jsonpretty, yaml)")]
+    UnknownFormat {
+        /// What was asked for.
+        given: String,
+    },
+    /// `--fields` named a field the datasource does not have.
+    #[error("datasource {datasource} has no field {name:?} (fields: {known})")]
+    UnknownField {
+        /// The datasource.
+        datasource: String,
+        /// The name as given.
+        name: String,
+        /// Comma-separated names of the fields shown by default.
+        known: String,
+    },
+    /// Nothing would be printed: `--fields` selected nothing, or every field is hidden.
+    #[error("datasource {datasource}: no field to print (--fields is empty or every field is hidden)")]
+    NoFields {
+        /// The datasource.
+        datasource: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_name_the_valid_ones() {
+        for f in OutputFormat::ALL {
+            assert_eq!(f.as_str().parse::<OutputFormat>().unwrap(), f);
+        }
+        assert_eq!("JSON".parse::<OutputFormat>().unwrap(), OutputFormat::Json);
+        let err = "xml".parse::<OutputFormat>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown output format \"xml\" (valid: columns, json, jsonpretty, yaml)"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what rig needs on a fresh Debian machine, builds rig and its bundled gadgets, and
+# installs the `rig` binary to /usr/local/bin. Safe to run again: every step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# System packages: the gadget toolchain (clang/llvm 19, bpftool, libbpf headers), and the peers
+# and tools the tests and benchmarks use.
+PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The Rust toolchain pinned in rust-toolchain.toml (machines here set RUSTUP_AUTO_INSTALL=0).
+if ! command -v rustup >/dev/null; then
+  echo "setup: rustup is required (https://rustup.rs); it is not installed" >&2
+  exit 1
+fi
+rustup toolchain install >/dev/null 2>&1 || rustup toolchain install 1.99.1 --profile minimal --target wasm32-wasip2 --component clippy,rustfmt
+
+# One build, in release mode, shared by `rig` and the test suite.
+cargo build --release --locked -p rig
+$SUDO install -m 0755 target/release/rig /usr/local/bin/rig
+
+# Build the bundled gadgets once so the first `rig run` starts at once (cached by content).
+rig gadgets --build >/dev/null
+echo "setup: done — try: rig run trace_exec" >&2
