@@ -95,9 +95,9 @@ impl Batch {
         let row_size = self.schema.row_size as usize;
         let raw = self.schema.raw_size as usize;
         let start = self.rows.len();
-        self.rows.resize(start + row_size, 0);
         let n = record.len().min(raw);
-        self.rows[start..start + n].copy_from_slice(&record[..n]);
+        self.rows.extend_from_slice(&record[..n]);
+        self.rows.resize(start + row_size, 0);
         if let Some(rest) = self.schema.rest
             && record.len() > raw
         {

@@ -16,6 +16,9 @@ use crate::schema::{FieldId, Schema, Special};
 /// Fills every derived field of a schema.
 pub struct DeriveStage {
     plan: Vec<(FieldId, FieldId, Special)>,
+    /// Per plan entry, the last input value and its text: errno, flags, modes and ids repeat
+    /// from one event to the next, so most rows skip formatting and lookups entirely.
+    memo: Vec<Option<(u64, String)>>,
     clock: WallClock,
     names: Box<dyn NameResolver>,
     scratch: String,
@@ -44,9 +47,11 @@ impl DeriveStage {
                     .as_ref()
                     .map(|d| (id, d.source, d.special.clone()))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let memo = vec![None; plan.len()];
         Self {
             plan,
+            memo,
             clock,
             names,
             scratch: String::with_capacity(64),
@@ -78,8 +83,15 @@ impl Stage for DeriveStage {
 
     fn process(&mut self, mut batch: Batch) -> Result<Option<Batch>, StageError> {
         for row in 0..batch.len() {
-            for (target, source, special) in &self.plan {
+            for (i, (target, source, special)) in self.plan.iter().enumerate() {
                 let v = as_u64(batch.value(row, *source));
+                if !matches!(special, Special::Timestamp)
+                    && let Some((last, text)) = &self.memo[i]
+                    && *last == v
+                {
+                    batch.set_heap(row, *target, text.as_bytes());
+                    continue;
+                }
                 let s = &mut self.scratch;
                 s.clear();
                 match special {
@@ -97,6 +109,16 @@ impl Stage for DeriveStage {
                     Special::MntnsId | Special::NetnsId | Special::KernelStack | Special::Other(_) => {}
                 }
                 batch.set_heap(row, *target, s.as_bytes());
+                if !matches!(special, Special::Timestamp) {
+                    match &mut self.memo[i] {
+                        Some((last, text)) => {
+                            *last = v;
+                            text.clear();
+                            text.push_str(s);
+                        }
+                        slot => *slot = Some((v, s.clone())),
+                    }
+                }
             }
         }
         Ok(Some(batch))

@@ -129,7 +129,7 @@ pub async fn run_tracer(
 
 async fn drain(ring: &mut RingBuf<MapData>, schema: &Arc<Schema>, pipeline: &Pipeline, stats: &mut SourceStats) {
     loop {
-        let mut batch = Batch::with_capacity(schema.clone(), 256);
+        let mut batch = Batch::with_capacity(schema.clone(), 1024);
         while batch.len() < MAX_BATCH_ROWS {
             let Some(item) = ring.next() else { break };
             batch.push_record(&item);
