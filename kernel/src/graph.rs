@@ -10,6 +10,7 @@
 //! [`Flow::End`] after it saw one from each of its inputs, so an end-of-run drains every stage in
 //! order; a node's statistics ride along with the end marker to the pipeline's owner.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,10 @@ pub trait Stage: Send + 'static {
     fn finish(&mut self) -> Result<Option<Batch>, StageError> {
         Ok(None)
     }
+    /// Stage-specific counters (traps, restarts, an operator's own counters), read at the end.
+    fn counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
 }
 
 /// Counters one node keeps; reported at the end of a run.
@@ -62,6 +67,8 @@ pub struct NodeStats {
     pub events_lost: u64,
     /// Time spent inside the stage.
     pub busy: Duration,
+    /// Stage-specific counters ([`Stage::counters`]).
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// A message on the data plane.
@@ -229,6 +236,7 @@ impl Message<Flow> for StageActor {
                         self.forward(out).await;
                     }
                 }
+                self.stats.counters = self.stage.counters();
                 let mut all = std::mem::take(&mut self.upstream_stats);
                 all.push(self.stats.clone());
                 if self.next.is_empty() {
