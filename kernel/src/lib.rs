@@ -11,6 +11,7 @@ pub mod batch;
 pub mod derive;
 pub mod format;
 pub mod graph;
+pub mod graph_config;
 pub mod metadata;
 pub mod schema;
 
