@@ -9,7 +9,7 @@ SUDO=""
 
 # System packages: the gadget toolchain (clang/llvm 19, bpftool, libbpf headers), and the peers
 # and tools the tests and benchmarks use.
-PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc)
+PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc docker-registry)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -29,6 +29,6 @@ rustup toolchain install >/dev/null 2>&1 || rustup toolchain install 1.99.1 --pr
 cargo build --release --locked -p rig
 $SUDO install -m 0755 target/release/rig /usr/local/bin/rig
 
-# Build the bundled gadgets once so the first `rig run` starts at once (cached by content).
-rig gadgets --build >/dev/null
+# Build the bundled gadgets into the local image store, so `rig run trace_exec` runs an image.
+rig image build --bundled >/dev/null
 echo "setup: done — try: rig run trace_exec" >&2

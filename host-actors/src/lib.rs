@@ -10,5 +10,8 @@ pub mod compile;
 pub mod ebpf;
 pub mod enrich;
 pub mod gadget;
+pub mod graph;
+pub mod registry;
 pub mod run;
 pub mod sinks;
+pub mod wasm;

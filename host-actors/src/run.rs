@@ -10,16 +10,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use rig_kernel::derive::DeriveStage;
-use rig_kernel::{GraphReport, NodeSpec, Pipeline};
+use rig_kernel::{GraphReport, Pipeline};
 use tokio::sync::watch;
 
 use crate::ebpf::load::{self, LoadError};
 use crate::ebpf::params::ParamError;
 use crate::ebpf::source::{self, SourceError, SourceStats};
 use crate::ebpf::{DatasourceKind, Gadget};
-use crate::enrich::users::UserNames;
-use crate::sinks::{OutputFormat, SinkError, TerminalSink};
+use crate::graph::{self, BuildError, OperatorOptions, TerminalOptions};
+use crate::sinks::OutputFormat;
+use crate::wasm::OperatorHost;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub fields: Option<Vec<String>>,
     /// Stop after this long.
     pub timeout: Option<Duration>,
+    /// Filter, sort, limit, custom operators or a graph file.
+    pub operators: OperatorOptions,
 }
 
 /// Why the run ended.
@@ -75,9 +77,9 @@ pub enum RunError {
     /// The gadget has no datasource rig can run.
     #[error("gadget declares no datasource rig can run")]
     NoDatasource,
-    /// The sink refused its configuration (e.g. an unknown field).
+    /// The graph could not be built (graph file, operator, sink).
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Build(#[from] BuildError),
     /// The graph could not be built.
     #[error(transparent)]
     Graph(#[from] rig_kernel::GraphError),
@@ -124,20 +126,9 @@ pub async fn run(
 ) -> Result<RunReport, RunError> {
     let ds = gadget.datasources.first().ok_or(RunError::NoDatasource)?;
     let params = encode_params(gadget, &opts.params)?;
-    let sink = TerminalSink::new(&ds.schema, opts.output, opts.fields.as_deref(), out)?;
-    let nodes = vec![
-        NodeSpec {
-            id: "format".into(),
-            stage: Box::new(DeriveStage::new(&ds.schema, Box::new(UserNames::new()))),
-            next: vec![1],
-        },
-        NodeSpec {
-            id: "sink/terminal".into(),
-            stage: Box::new(sink),
-            next: vec![],
-        },
-    ];
-    let pipeline = Pipeline::spawn(nodes, &[0], &ds.schema)?;
+    let terminal = TerminalOptions { output: opts.output, fields: opts.fields.clone(), out };
+    let built = graph::build(&ds.schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    let pipeline = Pipeline::spawn(built.nodes, &built.entry, &ds.schema)?;
     let mut loaded = match load::load(&gadget.object, &params) {
         Ok(l) => l,
         Err(e) => {

@@ -4,6 +4,8 @@
 //! These tests exercise the real kernel. They never skip: without root (or BTF) they fail with
 //! a message that says why, in CI and everywhere else.
 
+pub mod registry;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -1,6 +1,8 @@
 //! rig's subcommands. Each one is a thin shell over `rig-host`: it turns flags into typed
 //! options, calls the library, and prints.
 
+mod image;
+mod operator;
 mod run;
 
 use std::process::ExitCode;
@@ -28,6 +30,14 @@ pub enum Command {
     /// The gadget's own parameters become flags too: see `rig run GADGET --help`.
     #[command(disable_help_flag = true)]
     Run(run::RunCmd),
+    /// Gadget images: build, list, inspect, tag, remove, push, pull, export, import, sign, verify.
+    Image(image::ImageCmd),
+    /// Save credentials for a registry (in Docker's config.json).
+    Login(image::LoginCmd),
+    /// Forget the credentials for a registry.
+    Logout(image::LogoutCmd),
+    /// Write and build operators: `rig operator new --lang rust|python|js|c NAME`, `rig operator build DIR`.
+    Operator(operator::OperatorCmd),
     /// List the gadgets bundled with this binary.
     Gadgets {
         /// Also compile each one (cached) and show its datasources.
@@ -41,6 +51,10 @@ impl Command {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(cmd) => cmd.execute(),
+            Command::Image(cmd) => cmd.execute(),
+            Command::Login(cmd) => cmd.execute(),
+            Command::Logout(cmd) => cmd.execute(),
+            Command::Operator(cmd) => cmd.execute(),
             Command::Gadgets { build } => {
                 for g in rig_host::compile::bundled() {
                     if !build {

@@ -7,6 +7,7 @@
 //! refused by name before anything is loaded.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Arg, ArgAction, ArgMatches, Args};
 use rig_host::ebpf::Gadget;
 use rig_host::ebpf::object::ParamType;
+use rig_host::graph::OperatorOptions;
 use rig_host::run::{RunOptions, StopReason};
 use rig_host::sinks::OutputFormat;
 
@@ -28,6 +30,7 @@ pub struct RunCmd {
 }
 
 fn common_flags(cmd: clap::Command) -> clap::Command {
+    let cmd = super::image::run_flags(cmd);
     cmd.arg(
         Arg::new("output")
             .short('o')
@@ -53,6 +56,87 @@ fn common_flags(cmd: clap::Command) -> clap::Command {
             .action(ArgAction::Help)
             .help("Print help"),
     )
+    .args(operator_flags())
+}
+
+/// Flags that build the default operator chain (filter → custom operators → sort → limit) or
+/// replace it with a graph file.
+fn operator_flags() -> Vec<Arg> {
+    let heading = "Operators";
+    vec![
+        Arg::new("filter")
+            .long("filter")
+            .help_heading(heading)
+            .help("Keep events matching 'field==v,field!=v,field>=v,field~regex' (comma = AND, \\, escapes)"),
+        Arg::new("filter-expr")
+            .long("filter-expr")
+            .help_heading(heading)
+            .help("Keep events matching a boolean expression: proc.comm in [\"cat\",\"less\"] && fname matches \"^/etc/\""),
+        Arg::new("sort")
+            .long("sort")
+            .help_heading(heading)
+            .help("Sort by fields, '-' for descending: -timestamp,proc.pid"),
+        Arg::new("max-entries")
+            .long("max-entries")
+            .value_parser(clap::value_parser!(u64))
+            .help_heading(heading)
+            .help("Show at most this many events"),
+        Arg::new("operator")
+            .long("operator")
+            .action(ArgAction::Append)
+            .help_heading(heading)
+            .help("Add a WASM operator component (node named after the file stem); repeatable"),
+        Arg::new("operator-param")
+            .long("operator-param")
+            .action(ArgAction::Append)
+            .help_heading(heading)
+            .help("NODE.KEY=VALUE setting for an operator node; repeatable"),
+        Arg::new("graph")
+            .long("graph")
+            .help_heading(heading)
+            .help("A graph file (YAML) replacing the default operator chain; see docs/graph.md"),
+        Arg::new("stats")
+            .long("stats")
+            .action(ArgAction::SetTrue)
+            .help_heading(heading)
+            .help("Print per-node statistics (events in/out, time, traps, restarts) at the end"),
+    ]
+}
+
+fn operator_options(m: &ArgMatches) -> anyhow::Result<OperatorOptions> {
+    let mut params = Vec::new();
+    for p in m.get_many::<String>("operator-param").into_iter().flatten() {
+        let bad = || format!("--operator-param {p}: expected NODE.KEY=VALUE");
+        let (lhs, value) = p.split_once('=').with_context(bad)?;
+        let (node, key) = lhs.split_once('.').with_context(bad)?;
+        params.push((node.to_owned(), key.to_owned(), value.to_owned()));
+    }
+    Ok(OperatorOptions {
+        filter: m.get_one::<String>("filter").cloned(),
+        filter_expr: m.get_one::<String>("filter-expr").cloned(),
+        sort: m.get_one::<String>("sort").cloned(),
+        max_entries: m.get_one::<u64>("max-entries").copied(),
+        custom: m.get_many::<String>("operator").into_iter().flatten().map(PathBuf::from).collect(),
+        params,
+        graph: m.get_one::<String>("graph").map(PathBuf::from),
+    })
+}
+
+fn print_stats(report: &rig_host::run::RunReport) {
+    eprintln!("{:<16} {:>9} {:>10} {:>10} {:>8} {:>11}  COUNTERS", "NODE", "BATCHES", "IN", "OUT", "LOST", "BUSY");
+    for n in &report.graph.nodes {
+        let counters: Vec<String> = n.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!(
+            "{:<16} {:>9} {:>10} {:>10} {:>8} {:>9.1}ms  {}",
+            n.node,
+            n.batches,
+            n.events_in,
+            n.events_out,
+            n.events_lost,
+            n.busy.as_secs_f64() * 1000.0,
+            counters.join(" ")
+        );
+    }
 }
 
 fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
@@ -103,6 +187,7 @@ fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
         output,
         fields,
         timeout,
+        operators: operator_options(m)?,
     })
 }
 
@@ -119,7 +204,7 @@ impl RunCmd {
             cmd.print_help()?;
             return Ok(ExitCode::SUCCESS);
         }
-        let gadget = rig_host::gadget::resolve(&name)?;
+        let gadget = rig_host::gadget::resolve_with(&name, &super::image::image_options(&self.args)?)?;
         let matches = match gadget_command(&name, &gadget).try_get_matches_from(&self.args) {
             Ok(m) => m,
             Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) => {
@@ -148,6 +233,9 @@ impl RunCmd {
             });
             rig_host::run::run(&gadget, &opts, Box::new(std::io::stdout()), stop_rx).await
         })?;
+        if matches.get_flag("stats") {
+            print_stats(&report);
+        }
         if report.source.lost > 0 {
             eprintln!(
                 "warning: {} events were lost in the kernel (ring buffer full)",

@@ -1,0 +1,121 @@
+//! ns/event of WASM operators through the host (`WasmStage::process`), with a trace_open-like
+//! schema (344-byte rows, one heap-backed field).
+//!
+//! `cargo bench -p rig-host --bench operators` — plain `Instant` timing, median of several runs.
+//! Reported: the builtin filter keeping about a quarter of the rows (`proc.comm==cat`), the hostile
+//! operator in `pass` mode (the floor: one call, all rows kept, no copy back), at batch sizes 1,
+//! 64 and 1024; and the same filter called from inside a Tokio worker (the `block_in_place` cost).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rig_host::wasm::{OperatorHost, OperatorSource, OperatorSpec, WasmStage};
+use rig_kernel::{Batch, FieldKind, Schema, SchemaBuilder, Stage};
+
+fn schema() -> Arc<Schema> {
+    // The layout of IG's trace_open event (struct event in program.bpf.c), 340 bytes raw.
+    let mut b = SchemaBuilder::new("open", 340);
+    b.inline("timestamp_raw", FieldKind::U64, 0, 8);
+    b.inline("proc.mntns_id", FieldKind::U64, 8, 8);
+    b.inline("proc.comm", FieldKind::Str, 16, 16);
+    b.inline("proc.pid", FieldKind::U32, 32, 4);
+    b.inline("proc.tid", FieldKind::U32, 36, 4);
+    b.inline("proc.creds.uid", FieldKind::U32, 40, 4);
+    b.inline("proc.creds.gid", FieldKind::U32, 44, 4);
+    b.inline("proc.parent.comm", FieldKind::Str, 48, 16);
+    b.inline("proc.parent.pid", FieldKind::U32, 64, 4);
+    b.inline("fd", FieldKind::S32, 68, 4);
+    b.inline("flags_raw", FieldKind::S32, 72, 4);
+    b.inline("mode_raw", FieldKind::U32, 76, 4);
+    b.inline("error_raw", FieldKind::S32, 80, 4);
+    b.inline("fname", FieldKind::Str, 84, 255);
+    b.heap("proc.creds.user", FieldKind::Str);
+    b.build().expect("schema")
+}
+
+fn batch(schema: &Arc<Schema>, n: usize) -> Batch {
+    let user = schema.find("proc.creds.user").expect("user");
+    let comms = ["cat", "ls", "bash", "nginx"];
+    let mut b = Batch::with_capacity(schema.clone(), n);
+    for i in 0..n {
+        let mut rec = vec![0u8; 340];
+        rec[0..8].copy_from_slice(&(i as u64 * 1000).to_le_bytes());
+        let comm = comms[i % comms.len()];
+        rec[16..16 + comm.len()].copy_from_slice(comm.as_bytes());
+        rec[32..36].copy_from_slice(&(1000 + i as u32).to_le_bytes());
+        let f = format!("/usr/lib/x86_64-linux-gnu/lib{i}.so");
+        rec[84..84 + f.len()].copy_from_slice(f.as_bytes());
+        b.push_record(&rec);
+        b.set_heap(i, user, b"root");
+    }
+    b
+}
+
+/// Median ns/event of `process` over `runs` runs of enough batches to fill ~0.2 s.
+fn measure(stage: &mut WasmStage, input: &Batch) -> f64 {
+    let n = input.len();
+    // Warm up and size the run.
+    let t = Instant::now();
+    let mut iters = 0u64;
+    while t.elapsed() < Duration::from_millis(50) {
+        black_box(stage.process(input.clone()).expect("process"));
+        iters += 1;
+    }
+    let per = t.elapsed().as_secs_f64() / iters as f64;
+    let iters = ((0.2 / per) as u64).max(10);
+    let mut results = Vec::new();
+    for _ in 0..5 {
+        let batches: Vec<Batch> = (0..iters).map(|_| input.clone()).collect();
+        let t = Instant::now();
+        for b in batches {
+            black_box(stage.process(b).expect("process"));
+        }
+        results.push(t.elapsed().as_nanos() as f64 / (iters as f64 * n as f64));
+    }
+    results.sort_by(f64::total_cmp);
+    results[results.len() / 2]
+}
+
+fn stage(host: &Arc<OperatorHost>, node: &str, source: OperatorSource, config: &[(&str, &str)]) -> WasmStage {
+    let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut s = WasmStage::new(host, OperatorSpec::new(node, source, config)).expect("stage");
+    s.init(&schema()).expect("init");
+    s
+}
+
+fn main() {
+    let cache = std::env::temp_dir().join("rig-bench-components");
+    let host = OperatorHost::new(Some(cache)).expect("host");
+    let s = schema();
+    println!("row size {} bytes", s.row_size);
+    let hostile = Path::new(env!("RIG_OPERATORS_ARTIFACTS")).join("rig_op_hostile.wasm");
+    let mut filter = stage(&host, "filter", OperatorSource::Builtin("filter".into()), &[("filter", "proc.comm==cat")]);
+    let mut pass = hostile
+        .is_file()
+        .then(|| stage(&host, "pass", OperatorSource::File(hostile), &[("mode", "pass")]));
+    for n in [1usize, 64, 1024] {
+        let input = batch(&s, n);
+        let kept = filter.process(input.clone()).expect("filter").map_or(0, |b| b.len());
+        let f = measure(&mut filter, &input);
+        print!("batch {n:>5}: builtin filter (keeps {kept}/{n}) {f:>9.1} ns/event");
+        if let Some(p) = pass.as_mut() {
+            print!("   | pass (floor) {:>9.1} ns/event", measure(p, &input));
+        }
+        println!();
+    }
+    // The same filter called on a Tokio worker, as a kameo stage actor would.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    let results = rt.block_on(async move {
+        tokio::spawn(async move {
+            [1usize, 64, 1024]
+                .map(|n| (n, measure(&mut filter, &batch(&schema(), n))))
+        })
+        .await
+        .expect("task")
+    });
+    for (n, f) in results {
+        println!("batch {n:>5}: builtin filter on a tokio worker {f:>9.1} ns/event");
+    }
+}

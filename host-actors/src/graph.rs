@@ -1,0 +1,323 @@
+//! Building a run's graph: the default chain from CLI flags, or the user's graph file.
+//!
+//! Every run starts with the source and the `format` stage (derived text fields belong to the
+//! datasource). After it comes either the default chain that IG users know — filter, custom
+//! operators, sort, limit, then the terminal — built from `--filter`, `--filter-expr`,
+//! `--operator`, `--sort` and `--max-entries`, or the nodes and edges of `--graph FILE`. Operator
+//! references resolve here (`builtin/NAME`, a `.wasm` path); each operator's `init` then checks
+//! fields and types when the pipeline spawns — all before the gadget attaches.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rig_kernel::derive::DeriveStage;
+use rig_kernel::graph_config::{Endpoint, GraphConfig, GraphConfigError, NodeConfig, OnError as ConfigOnError};
+use rig_kernel::{Batch, NodeSpec, Schema, Stage, StageError};
+
+use crate::enrich::users::UserNames;
+use crate::sinks::{OutputFormat, SinkError, TerminalSink};
+use crate::wasm::{Grants, OnError, OperatorHost, OperatorSource, OperatorSpec, WasmError, WasmStage};
+
+/// Operator-related choices of a run.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorOptions {
+    /// `--filter` in IG syntax (`a==b,c~re`).
+    pub filter: Option<String>,
+    /// `--filter-expr` boolean expression.
+    pub filter_expr: Option<String>,
+    /// `--sort` (`-timestamp,proc.pid`).
+    pub sort: Option<String>,
+    /// `--max-entries`.
+    pub max_entries: Option<u64>,
+    /// `--operator FILE.wasm`, in order.
+    pub custom: Vec<PathBuf>,
+    /// `--operator-param NODE.KEY=VALUE`.
+    pub params: Vec<(String, String, String)>,
+    /// `--graph FILE`.
+    pub graph: Option<PathBuf>,
+}
+
+/// Why a graph could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The graph file is malformed.
+    #[error(transparent)]
+    Config(#[from] GraphConfigError),
+    /// The graph file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An operator could not be loaded.
+    #[error("graph node {node}: {source}")]
+    Operator {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: WasmError,
+    },
+    /// A sink refused its configuration.
+    #[error("graph node {node}: {source}")]
+    Sink {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: SinkError,
+    },
+    /// A sink's parameters are incomplete.
+    #[error("graph node {node}: {why}")]
+    SinkParams {
+        /// The node.
+        node: String,
+        /// What is missing.
+        why: String,
+    },
+    /// `--operator-param` names no node of the graph.
+    #[error("--operator-param {0}: no operator node with that name")]
+    UnknownParamNode(String),
+}
+
+/// What the terminal sink prints.
+pub struct TerminalOptions {
+    /// Output format.
+    pub output: OutputFormat,
+    /// `--fields`.
+    pub fields: Option<Vec<String>>,
+    /// Where it writes.
+    pub out: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for TerminalOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalOptions").field("output", &self.output).field("fields", &self.fields).finish()
+    }
+}
+
+/// The nodes of a run and the indices the source feeds.
+pub struct BuiltGraph {
+    /// Nodes for [`rig_kernel::Pipeline::spawn`].
+    pub nodes: Vec<NodeSpec>,
+    /// Entry indices.
+    pub entry: Vec<usize>,
+}
+
+impl std::fmt::Debug for BuiltGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltGraph").field("nodes", &self.nodes).field("entry", &self.entry).finish()
+    }
+}
+
+/// A stage built when its input schema is known: sinks after operators that add fields must be
+/// laid out for the schema they will really receive.
+struct Lazy {
+    make: Option<Box<dyn FnOnce(&Arc<Schema>) -> Result<Box<dyn Stage>, String> + Send>>,
+    inner: Option<Box<dyn Stage>>,
+}
+
+impl Lazy {
+    fn new(make: impl FnOnce(&Arc<Schema>) -> Result<Box<dyn Stage>, String> + Send + 'static) -> Self {
+        Self { make: Some(Box::new(make)), inner: None }
+    }
+}
+
+impl Stage for Lazy {
+    fn init(&mut self, input: &Arc<Schema>) -> Result<Arc<Schema>, StageError> {
+        let make = self.make.take().ok_or_else(|| StageError::Fatal("initialised twice".into()))?;
+        let mut inner = make(input).map_err(StageError::Fatal)?;
+        let out = inner.init(input)?;
+        self.inner = Some(inner);
+        Ok(out)
+    }
+    fn process(&mut self, batch: Batch) -> Result<Option<Batch>, StageError> {
+        match &mut self.inner {
+            Some(s) => s.process(batch),
+            None => Err(StageError::Fatal("not initialised".into())),
+        }
+    }
+    fn finish(&mut self) -> Result<Option<Batch>, StageError> {
+        self.inner.as_mut().map_or(Ok(None), |s| s.finish())
+    }
+    fn counters(&self) -> BTreeMap<String, u64> {
+        self.inner.as_ref().map(|s| s.counters()).unwrap_or_default()
+    }
+}
+
+fn terminal_stage(format: OutputFormat, fields: Option<Vec<String>>, out: Box<dyn Write + Send>) -> Box<dyn Stage> {
+    Box::new(Lazy::new(move |schema| {
+        TerminalSink::new(schema, format, fields.as_deref(), out)
+            .map(|s| Box::new(s) as Box<dyn Stage>)
+            .map_err(|e| e.to_string())
+    }))
+}
+
+fn operator_source(reference: &str) -> OperatorSource {
+    match reference.strip_prefix("builtin/") {
+        Some(name) => OperatorSource::Builtin(name.to_owned()),
+        None => OperatorSource::File(PathBuf::from(reference)),
+    }
+}
+
+fn on_error(e: ConfigOnError) -> OnError {
+    match e {
+        ConfigOnError::Stop => OnError::Stop,
+        ConfigOnError::Skip => OnError::Skip,
+        ConfigOnError::Restart => OnError::Restart,
+    }
+}
+
+/// The node name `--operator ./x/redact.wasm` gets: the file stem (`redact`).
+pub fn custom_node_name(path: &std::path::Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "operator".into())
+}
+
+/// The default chain's operator nodes, from flags.
+fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
+    let node = |id: &str, operator: String, params: &[(&str, String)]| NodeConfig {
+        id: id.to_owned(),
+        operator: Some(operator),
+        sink: None,
+        params: params.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        on_error: ConfigOnError::Stop,
+    };
+    let mut nodes = Vec::new();
+    if ops.filter.is_some() || ops.filter_expr.is_some() {
+        let mut p = Vec::new();
+        if let Some(f) = &ops.filter {
+            p.push(("filter", f.clone()));
+        }
+        if let Some(e) = &ops.filter_expr {
+            p.push(("expr", e.clone()));
+        }
+        nodes.push(node("filter", "builtin/filter".into(), &p));
+    }
+    for path in &ops.custom {
+        nodes.push(node(&custom_node_name(path), path.display().to_string(), &[]));
+    }
+    if let Some(by) = &ops.sort {
+        nodes.push(node("sort", "builtin/sort".into(), &[("by", by.clone())]));
+    }
+    if let Some(n) = ops.max_entries {
+        nodes.push(node("limit", "builtin/limit".into(), &[("max-entries", n.to_string())]));
+    }
+    nodes
+}
+
+fn operator_stage(host: &Arc<OperatorHost>, n: &NodeConfig, reference: &str) -> Result<Box<dyn Stage>, BuildError> {
+    let mut config: Vec<(String, String)> = Vec::new();
+    let mut grants = Grants::default();
+    for (k, v) in &n.params {
+        // `grant-dir` is for the host, not the guest: the one directory the operator may use.
+        if k == "grant-dir" {
+            grants.dir = Some(PathBuf::from(v));
+        } else {
+            config.push((k.clone(), v.clone()));
+        }
+    }
+    let mut spec = OperatorSpec::new(n.id.clone(), operator_source(reference), config);
+    spec.grants = grants;
+    spec.on_error = on_error(n.on_error);
+    let stage = WasmStage::new(host, spec).map_err(|source| BuildError::Operator { node: n.id.clone(), source })?;
+    Ok(Box::new(stage))
+}
+
+fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
+    let path = n.params.get("path").ok_or_else(|| BuildError::SinkParams {
+        node: n.id.clone(),
+        why: "a file sink needs `path`".into(),
+    })?;
+    let format: OutputFormat = n
+        .params
+        .get("format")
+        .map(String::as_str)
+        .unwrap_or("json")
+        .parse()
+        .map_err(|source| BuildError::Sink { node: n.id.clone(), source })?;
+    let fields: Option<Vec<String>> = n.params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    let file = std::fs::File::create(path).map_err(|source| BuildError::Read { path: path.clone(), source })?;
+    Ok(terminal_stage(format, fields, Box::new(std::io::BufWriter::new(file))))
+}
+
+/// Builds the run's nodes. `schema` is the datasource's; operators that change the schema are
+/// validated when the pipeline spawns (each `init` sees its real input).
+pub fn build(
+    schema: &Arc<Schema>,
+    ops: &OperatorOptions,
+    terminal: TerminalOptions,
+    host: impl Fn() -> Result<Arc<OperatorHost>, WasmError>,
+) -> Result<BuiltGraph, BuildError> {
+    let (mut configs, edges) = match &ops.graph {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| BuildError::Read { path: path.display().to_string(), source })?;
+            let g = GraphConfig::parse(&text, &path.display().to_string())?.validate()?;
+            (g.nodes, g.edges)
+        }
+        None => {
+            let nodes = default_nodes(ops);
+            let g = GraphConfig { nodes, edges: None }.validate()?;
+            (g.nodes, g.edges)
+        }
+    };
+    for (node, key, value) in &ops.params {
+        let n = configs
+            .iter_mut()
+            .find(|n| &n.id == node && n.operator.is_some())
+            .ok_or_else(|| BuildError::UnknownParamNode(format!("{node}.{key}={value}")))?;
+        n.params.insert(key.clone(), value.clone());
+    }
+    // Node 0 is `format`; graph node i becomes index i + 1; the terminal (if used) comes last.
+    let needs_terminal = edges.iter().any(|(_, b)| *b == Endpoint::Terminal);
+    let terminal_index = configs.len() + 1;
+    let index = |e: &Endpoint| match e {
+        Endpoint::Source => 0,
+        Endpoint::Node(i) => i + 1,
+        Endpoint::Terminal => terminal_index,
+    };
+    let mut next: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (a, b) in &edges {
+        next.entry(index(a)).or_default().push(index(b));
+    }
+    let mut host_cache: Option<Arc<OperatorHost>> = None;
+    let mut nodes = Vec::with_capacity(configs.len() + 2);
+    let names = UserNames::new();
+    nodes.push(NodeSpec {
+        id: "format".into(),
+        stage: Box::new(DeriveStage::new(schema, Box::new(names))),
+        next: next.remove(&0).unwrap_or_default(),
+    });
+    for (i, n) in configs.iter().enumerate() {
+        let stage: Box<dyn Stage> = match (&n.operator, n.sink.as_deref()) {
+            (Some(reference), _) => {
+                let h = match &host_cache {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = host().map_err(|source| BuildError::Operator { node: n.id.clone(), source })?;
+                        host_cache = Some(h.clone());
+                        h
+                    }
+                };
+                operator_stage(&h, n, reference)?
+            }
+            (None, Some("file")) => file_sink(n)?,
+            (None, _) => terminal_stage(terminal_format(n), None, Box::new(std::io::stdout())),
+        };
+        nodes.push(NodeSpec { id: n.id.clone(), stage, next: next.remove(&(i + 1)).unwrap_or_default() });
+    }
+    if needs_terminal {
+        let stage = terminal_stage(terminal.output, terminal.fields, terminal.out);
+        nodes.push(NodeSpec { id: "sink/terminal".into(), stage, next: Vec::new() });
+    }
+    Ok(BuiltGraph { nodes, entry: vec![0] })
+}
+
+fn terminal_format(n: &NodeConfig) -> OutputFormat {
+    n.params.get("format").and_then(|f| f.parse().ok()).unwrap_or(OutputFormat::Columns)
+}

@@ -1,0 +1,26 @@
+//! The Rust side of the WIT contract, generated from `wit/operator.wit`.
+//!
+//! This is the only `bindgen!` of the host: every other module uses these types, so a change of
+//! the contract shows up as compile errors in one crate, not as a mismatch at run time.
+//!
+//! The WIT is read from `src/wasm/wit/operator.wit`, a copy of `wit/operator.wit` whose only
+//! difference is the `%` escapes of the enum cases `u8`…`f64` (WIT keywords, which the canonical
+//! file leaves unescaped, so no WIT parser accepts it). `build.rs` fails the build if the two ever
+//! differ in anything else. Once `wit/operator.wit` is fixed, point `path` at `../wit` and delete
+//! the copy.
+//!
+//! Calls are synchronous (one call per batch; the deadline is an epoch interrupt, not a future).
+//! Types passed *to* the guest borrow (`BatchParam<'a>` holds `&[u8]` rows and heap), so a batch
+//! crosses with exactly one copy, into guest memory; types coming back are owned
+//! (`BatchResult`, `SchemaResult`).
+
+#![allow(missing_docs, missing_debug_implementations, clippy::all)]
+
+wasmtime::component::bindgen!({
+    world: "rig-operator",
+    path: "src/wasm/wit",
+    ownership: Borrowing { duplicate_if_necessary: true },
+});
+
+pub(crate) use rig::operator::host::{Host, Level};
+pub(crate) use rig::operator::types::{FieldKind, Output};
