@@ -6,4 +6,4 @@ cd "$(dirname "$0")"
 ./setup.sh
 # Guest toolchains for the example operators in Python, JavaScript and C (the Rust one needs none).
 operators/examples/install-toolchains.sh
-cargo test --release --locked --workspace
+cargo test --release --locked --workspace --no-fail-fast

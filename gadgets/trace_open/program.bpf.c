@@ -49,11 +49,11 @@ const volatile bool failed_only = false;
 GADGET_PARAM(failed_only);
 
 /* 4 MiB (about 12k events). gadget/buffer.h wakes the reader only once a
- * quarter of the ring is unconsumed, and then on every event until it has
- * caught up; each wake-up costs microseconds in the kernel. A 256 KiB ring
- * (a quarter = ~190 events) made a tenth of the events pay one under a
- * burst of opens; with 4 MiB, about one in a hundred does, and bursts drop
- * fewer events. */
+ * quarter of the ring is unconsumed, and from then on at every event until
+ * the reader has caught up; each wake-up costs microseconds in the kernel.
+ * When the reader lags (a busy machine), a 256 KiB ring (a quarter = ~190
+ * events) made about one event in ten pay a wake-up and dropped events;
+ * with 4 MiB, about one in a hundred does and none were dropped. */
 GADGET_TRACER_MAP(events, 1024 * 1024 * 4);
 GADGET_TRACER(open, events, event);
 

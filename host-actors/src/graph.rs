@@ -4,7 +4,7 @@
 //! datasource). After it comes either the default chain that IG users know — filter, custom
 //! operators, sort, limit, then the terminal — built from `--filter`, `--filter-expr`,
 //! `--operator`, `--sort` and `--max-entries`, or the nodes and edges of `--graph FILE`. Operator
-//! references resolve here (`builtin/NAME`, a `.wasm` path); each operator's `init` then checks
+//! references resolve here (`builtin/NAME`, a `.wasm` path, `oci://IMAGE`); each operator's `init` then checks
 //! fields and types when the pipeline spawns — all before the gadget attaches.
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use rig_kernel::graph_config::{Endpoint, GraphConfig, GraphConfigError, NodeConf
 use rig_kernel::{Batch, NodeSpec, Schema, Stage, StageError};
 
 use crate::enrich::users::UserNames;
+use crate::registry::{self, ImageOptions, RegistryError};
 use crate::sinks::{OutputFormat, SinkError, TerminalSink};
 use crate::wasm::{Grants, OnError, OperatorHost, OperatorSource, OperatorSpec, WasmError, WasmStage};
 
@@ -31,12 +32,14 @@ pub struct OperatorOptions {
     pub sort: Option<String>,
     /// `--max-entries`.
     pub max_entries: Option<u64>,
-    /// `--operator FILE.wasm`, in order.
-    pub custom: Vec<PathBuf>,
+    /// `--operator FILE.wasm` or `--operator oci://IMAGE`, in order.
+    pub custom: Vec<String>,
     /// `--operator-param NODE.KEY=VALUE`.
     pub params: Vec<(String, String, String)>,
     /// `--graph FILE`.
     pub graph: Option<PathBuf>,
+    /// How `oci://` operator references are found, pulled and admitted (the same rules as gadgets).
+    pub images: ImageOptions,
 }
 
 /// Why a graph could not be built.
@@ -62,6 +65,17 @@ pub enum BuildError {
         /// Why.
         #[source]
         source: WasmError,
+    },
+    /// An `oci://` operator image could not be fetched or was not admitted.
+    #[error("graph node {node}: operator image {reference}: {source}")]
+    OperatorImage {
+        /// The node.
+        node: String,
+        /// The image reference, without `oci://`.
+        reference: String,
+        /// Why.
+        #[source]
+        source: Box<RegistryError>,
     },
     /// A sink refused its configuration.
     #[error("graph node {node}: {source}")]
@@ -97,7 +111,10 @@ pub struct TerminalOptions {
 
 impl std::fmt::Debug for TerminalOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TerminalOptions").field("output", &self.output).field("fields", &self.fields).finish()
+        f.debug_struct("TerminalOptions")
+            .field("output", &self.output)
+            .field("fields", &self.fields)
+            .finish()
     }
 }
 
@@ -111,26 +128,38 @@ pub struct BuiltGraph {
 
 impl std::fmt::Debug for BuiltGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BuiltGraph").field("nodes", &self.nodes).field("entry", &self.entry).finish()
+        f.debug_struct("BuiltGraph")
+            .field("nodes", &self.nodes)
+            .field("entry", &self.entry)
+            .finish()
     }
 }
+
+/// Builds a stage for the schema it will receive.
+type MakeStage = Box<dyn FnOnce(&Arc<Schema>) -> Result<Box<dyn Stage>, String> + Send>;
 
 /// A stage built when its input schema is known: sinks after operators that add fields must be
 /// laid out for the schema they will really receive.
 struct Lazy {
-    make: Option<Box<dyn FnOnce(&Arc<Schema>) -> Result<Box<dyn Stage>, String> + Send>>,
+    make: Option<MakeStage>,
     inner: Option<Box<dyn Stage>>,
 }
 
 impl Lazy {
     fn new(make: impl FnOnce(&Arc<Schema>) -> Result<Box<dyn Stage>, String> + Send + 'static) -> Self {
-        Self { make: Some(Box::new(make)), inner: None }
+        Self {
+            make: Some(Box::new(make)),
+            inner: None,
+        }
     }
 }
 
 impl Stage for Lazy {
     fn init(&mut self, input: &Arc<Schema>) -> Result<Arc<Schema>, StageError> {
-        let make = self.make.take().ok_or_else(|| StageError::Fatal("initialised twice".into()))?;
+        let make = self
+            .make
+            .take()
+            .ok_or_else(|| StageError::Fatal("initialised twice".into()))?;
         let mut inner = make(input).map_err(StageError::Fatal)?;
         let out = inner.init(input)?;
         self.inner = Some(inner);
@@ -158,12 +187,28 @@ fn terminal_stage(format: OutputFormat, fields: Option<Vec<String>>, out: Box<dy
     }))
 }
 
-fn operator_source(reference: &str) -> OperatorSource {
-    match reference.strip_prefix("builtin/") {
-        Some(name) => OperatorSource::Builtin(name.to_owned()),
-        None => OperatorSource::File(PathBuf::from(reference)),
+/// What an operator reference names: `builtin/NAME`, `oci://IMAGE` (fetched here, through the
+/// local store and the registry) or a `.wasm` path.
+fn operator_source(node: &str, reference: &str, images: &ImageOptions) -> Result<OperatorSource, BuildError> {
+    if let Some(name) = reference.strip_prefix("builtin/") {
+        return Ok(OperatorSource::Builtin(name.to_owned()));
     }
+    let Some(image) = reference.strip_prefix(OCI_PREFIX) else {
+        return Ok(OperatorSource::File(PathBuf::from(reference)));
+    };
+    let bytes = registry::operator_component(image, images).map_err(|source| BuildError::OperatorImage {
+        node: node.to_owned(),
+        reference: image.to_owned(),
+        source: Box::new(source),
+    })?;
+    Ok(OperatorSource::Bytes {
+        name: reference.to_owned(),
+        bytes,
+    })
 }
+
+/// The scheme of operator references that name an image.
+const OCI_PREFIX: &str = "oci://";
 
 fn on_error(e: ConfigOnError) -> OnError {
     match e {
@@ -173,9 +218,20 @@ fn on_error(e: ConfigOnError) -> OnError {
     }
 }
 
-/// The node name `--operator ./x/redact.wasm` gets: the file stem (`redact`).
-pub fn custom_node_name(path: &std::path::Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "operator".into())
+/// The node name `--operator` gives: the file stem of `./x/redact.wasm` (`redact`), the last path
+/// component of `oci://ghcr.io/x/redact:1.0` without tag or digest (`redact`).
+pub fn custom_node_name(reference: &str) -> String {
+    let name = match reference.strip_prefix(OCI_PREFIX) {
+        Some(image) => {
+            let last = image.rsplit('/').next().unwrap_or(image);
+            last.split(['@', ':']).next().unwrap_or(last).to_owned()
+        }
+        None => std::path::Path::new(reference)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() { "operator".into() } else { name }
 }
 
 /// The default chain's operator nodes, from flags.
@@ -198,8 +254,8 @@ fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
         }
         nodes.push(node("filter", "builtin/filter".into(), &p));
     }
-    for path in &ops.custom {
-        nodes.push(node(&custom_node_name(path), path.display().to_string(), &[]));
+    for reference in &ops.custom {
+        nodes.push(node(&custom_node_name(reference), reference.clone(), &[]));
     }
     if let Some(by) = &ops.sort {
         nodes.push(node("sort", "builtin/sort".into(), &[("by", by.clone())]));
@@ -210,7 +266,12 @@ fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
     nodes
 }
 
-fn operator_stage(host: &Arc<OperatorHost>, n: &NodeConfig, reference: &str) -> Result<Box<dyn Stage>, BuildError> {
+fn operator_stage(
+    host: &Arc<OperatorHost>,
+    n: &NodeConfig,
+    reference: &str,
+    images: &ImageOptions,
+) -> Result<Box<dyn Stage>, BuildError> {
     let mut config: Vec<(String, String)> = Vec::new();
     let mut grants = Grants::default();
     for (k, v) in &n.params {
@@ -221,10 +282,13 @@ fn operator_stage(host: &Arc<OperatorHost>, n: &NodeConfig, reference: &str) -> 
             config.push((k.clone(), v.clone()));
         }
     }
-    let mut spec = OperatorSpec::new(n.id.clone(), operator_source(reference), config);
+    let mut spec = OperatorSpec::new(n.id.clone(), operator_source(&n.id, reference, images)?, config);
     spec.grants = grants;
     spec.on_error = on_error(n.on_error);
-    let stage = WasmStage::new(host, spec).map_err(|source| BuildError::Operator { node: n.id.clone(), source })?;
+    let stage = WasmStage::new(host, spec).map_err(|source| BuildError::Operator {
+        node: n.id.clone(),
+        source,
+    })?;
     Ok(Box::new(stage))
 }
 
@@ -239,9 +303,18 @@ fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
         .map(String::as_str)
         .unwrap_or("json")
         .parse()
-        .map_err(|source| BuildError::Sink { node: n.id.clone(), source })?;
-    let fields: Option<Vec<String>> = n.params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    let file = std::fs::File::create(path).map_err(|source| BuildError::Read { path: path.clone(), source })?;
+        .map_err(|source| BuildError::Sink {
+            node: n.id.clone(),
+            source,
+        })?;
+    let fields: Option<Vec<String>> = n
+        .params
+        .get("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    let file = std::fs::File::create(path).map_err(|source| BuildError::Read {
+        path: path.clone(),
+        source,
+    })?;
     Ok(terminal_stage(format, fields, Box::new(std::io::BufWriter::new(file))))
 }
 
@@ -255,8 +328,10 @@ pub fn build(
 ) -> Result<BuiltGraph, BuildError> {
     let (mut configs, edges) = match &ops.graph {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| BuildError::Read { path: path.display().to_string(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| BuildError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
             let g = GraphConfig::parse(&text, &path.display().to_string())?.validate()?;
             (g.nodes, g.edges)
         }
@@ -299,25 +374,39 @@ pub fn build(
                 let h = match &host_cache {
                     Some(h) => h.clone(),
                     None => {
-                        let h = host().map_err(|source| BuildError::Operator { node: n.id.clone(), source })?;
+                        let h = host().map_err(|source| BuildError::Operator {
+                            node: n.id.clone(),
+                            source,
+                        })?;
                         host_cache = Some(h.clone());
                         h
                     }
                 };
-                operator_stage(&h, n, reference)?
+                operator_stage(&h, n, reference, &ops.images)?
             }
             (None, Some("file")) => file_sink(n)?,
             (None, _) => terminal_stage(terminal_format(n), None, Box::new(std::io::stdout())),
         };
-        nodes.push(NodeSpec { id: n.id.clone(), stage, next: next.remove(&(i + 1)).unwrap_or_default() });
+        nodes.push(NodeSpec {
+            id: n.id.clone(),
+            stage,
+            next: next.remove(&(i + 1)).unwrap_or_default(),
+        });
     }
     if needs_terminal {
         let stage = terminal_stage(terminal.output, terminal.fields, terminal.out);
-        nodes.push(NodeSpec { id: "sink/terminal".into(), stage, next: Vec::new() });
+        nodes.push(NodeSpec {
+            id: "sink/terminal".into(),
+            stage,
+            next: Vec::new(),
+        });
     }
     Ok(BuiltGraph { nodes, entry: vec![0] })
 }
 
 fn terminal_format(n: &NodeConfig) -> OutputFormat {
-    n.params.get("format").and_then(|f| f.parse().ok()).unwrap_or(OutputFormat::Columns)
+    n.params
+        .get("format")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(OutputFormat::Columns)
 }

@@ -126,7 +126,11 @@ pub async fn run(
 ) -> Result<RunReport, RunError> {
     let ds = gadget.datasources.first().ok_or(RunError::NoDatasource)?;
     let params = encode_params(gadget, &opts.params)?;
-    let terminal = TerminalOptions { output: opts.output, fields: opts.fields.clone(), out };
+    let terminal = TerminalOptions {
+        output: opts.output,
+        fields: opts.fields.clone(),
+        out,
+    };
     let built = graph::build(&ds.schema, &opts.operators, terminal, || OperatorHost::new(None))?;
     let pipeline = Pipeline::spawn(built.nodes, &built.entry, &ds.schema)?;
     let mut loaded = match load::load(&gadget.object, &params) {

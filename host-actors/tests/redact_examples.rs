@@ -20,7 +20,10 @@ const LANGS: [&str; 4] = ["rust", "python", "js", "c"];
 const REDACTED: &[u8] = b"[redacted]";
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// Builds (or finds) the four components, once per test process.
@@ -46,7 +49,11 @@ fn components() -> &'static [(&'static str, PathBuf)] {
             .iter()
             .map(|lang| {
                 let p = examples.join(format!("out/redact-{lang}.wasm"));
-                assert!(p.is_file(), "{} is missing: run operators/examples/build.sh", p.display());
+                assert!(
+                    p.is_file(),
+                    "{} is missing: run operators/examples/build.sh",
+                    p.display()
+                );
                 (*lang, p)
             })
             .collect()
@@ -81,7 +88,16 @@ fn schema() -> (Arc<Schema>, Ids) {
     let fullpath = b.heap("fullpath", FieldKind::Str);
     let args = b.heap("args", FieldKind::Bytes);
     let s = b.build().expect("schema");
-    (s, Ids { comm, fname, tty, fullpath, args })
+    (
+        s,
+        Ids {
+            comm,
+            fname,
+            tty,
+            fullpath,
+            args,
+        },
+    )
 }
 
 /// A small deterministic generator, so every byte of every row is "recorded" noise.
@@ -89,7 +105,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 
@@ -103,11 +122,18 @@ impl Lcg {
 fn batch(schema: &Arc<Schema>, ids: &Ids, n: usize, seed: u64) -> Batch {
     let mut rng = Lcg(seed);
     let mut b = Batch::with_capacity(schema.clone(), n);
-    let paths = ["/etc/passwd", "/proc/self/status", "", "/var/lib/some/very/long/path/name.db"];
+    let paths = [
+        "/etc/passwd",
+        "/proc/self/status",
+        "",
+        "/var/lib/some/very/long/path/name.db",
+    ];
     for i in 0..n {
         let mut rec = rng.bytes(schema.raw_size as usize);
         let mut text = |id: FieldId, s: &[u8]| {
-            let Storage::Inline { offset, size } = schema.field(id).storage else { unreachable!() };
+            let Storage::Inline { offset, size } = schema.field(id).storage else {
+                unreachable!()
+            };
             let dst = &mut rec[offset as usize..(offset + size) as usize];
             let k = s.len().min(dst.len());
             dst[..k].copy_from_slice(&s[..k]);
@@ -129,7 +155,11 @@ fn batch(schema: &Arc<Schema>, ids: &Ids, n: usize, seed: u64) -> Batch {
 
 /// The recorded batches every language gets, in order.
 fn recorded(schema: &Arc<Schema>, ids: &Ids) -> Vec<Batch> {
-    [1usize, 3, 64, 0, 17].iter().enumerate().map(|(i, &n)| batch(schema, ids, n, 7 + i as u64)).collect()
+    [1usize, 3, 64, 0, 17]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| batch(schema, ids, n, 7 + i as u64))
+        .collect()
 }
 
 /// What redacting `fields` must produce, computed here independently of the operators.
@@ -137,7 +167,10 @@ fn expected(input: &Batch, fields: &[&str]) -> (Vec<u8>, Vec<u8>) {
     let schema = input.schema();
     let mut rows = input.rows_bytes().to_vec();
     let mut heap = input.heap_bytes().to_vec();
-    let targets: Vec<Storage> = fields.iter().map(|f| schema.field(schema.find(f).unwrap()).storage).collect();
+    let targets: Vec<Storage> = fields
+        .iter()
+        .map(|f| schema.field(schema.find(f).unwrap()).storage)
+        .collect();
     let heap_slot = if !input.is_empty() && targets.iter().any(|t| matches!(t, Storage::Heap { .. })) {
         let at = heap.len() as u32;
         heap.extend_from_slice(REDACTED);
@@ -178,17 +211,23 @@ fn stage(lang: &str, path: &Path, fields: &str) -> WasmStage {
     WasmStage::new(host(), spec).unwrap_or_else(|e| panic!("redact-{lang}: {e}"))
 }
 
+/// One language's answers: (rows, heap, row count) per batch.
+type Answers = Vec<(Vec<u8>, Vec<u8>, usize)>;
+
 /// Runs every language over the recorded batches with `fields`; checks each output against the
 /// expectation and against the Rust one, and the `redacted` counter.
 fn all_languages_agree(fields: &str) {
     let (schema, ids) = schema();
     let batches = recorded(&schema, &ids);
     let names: Vec<&str> = fields.split(',').collect();
-    let mut outputs: Vec<(&str, Vec<(Vec<u8>, Vec<u8>, usize)>)> = Vec::new();
+    let mut outputs: Vec<(&str, Answers)> = Vec::new();
     for (lang, path) in components() {
         let mut st = stage(lang, path, fields);
         let out_schema = Stage::init(&mut st, &schema).unwrap_or_else(|e| panic!("redact-{lang} init: {e}"));
-        assert_eq!(*out_schema, *schema, "redact-{lang}: the output schema must be the input schema");
+        assert_eq!(
+            *out_schema, *schema,
+            "redact-{lang}: the output schema must be the input schema"
+        );
         let mut got = Vec::new();
         for (i, b) in batches.iter().enumerate() {
             let out = st
@@ -197,14 +236,22 @@ fn all_languages_agree(fields: &str) {
                 .unwrap_or_else(|| Batch::with_capacity(schema.clone(), 0));
             let (rows, heap) = expected(b, &names);
             assert_eq!(out.len(), b.len(), "redact-{lang} batch {i}: row count");
-            assert!(out.rows_bytes() == rows.as_slice(), "redact-{lang} batch {i}: rows differ from the expected");
-            assert!(out.heap_bytes() == heap.as_slice(), "redact-{lang} batch {i}: heap differs from the expected");
+            assert!(
+                out.rows_bytes() == rows.as_slice(),
+                "redact-{lang} batch {i}: rows differ from the expected"
+            );
+            assert!(
+                out.heap_bytes() == heap.as_slice(),
+                "redact-{lang} batch {i}: heap differs from the expected"
+            );
             // Read back through the kernel: every redacted text field says `[redacted]` (or its
             // prefix that fits).
             for r in 0..out.len() {
                 for n in &names {
                     let id = schema.find(n).unwrap();
-                    let rig_kernel::Value::Str(v) = out.value(r, id) else { panic!("{n} is text") };
+                    let rig_kernel::Value::Str(v) = out.value(r, id) else {
+                        panic!("{n} is text")
+                    };
                     let cap = match schema.field(id).storage {
                         Storage::Inline { size, .. } => size as usize,
                         Storage::Heap { .. } => usize::MAX,
@@ -215,7 +262,11 @@ fn all_languages_agree(fields: &str) {
             }
             got.push((out.rows_bytes().to_vec(), out.heap_bytes().to_vec(), out.len()));
         }
-        assert!(Stage::finish(&mut st).unwrap_or_else(|e| panic!("redact-{lang} flush: {e}")).is_none());
+        assert!(
+            Stage::finish(&mut st)
+                .unwrap_or_else(|e| panic!("redact-{lang} flush: {e}"))
+                .is_none()
+        );
         let total: usize = batches.iter().map(Batch::len).sum::<usize>() * names.len();
         assert_eq!(
             st.counters().get("redacted").copied(),

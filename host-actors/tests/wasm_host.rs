@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rig_host::wasm::{
-    Grants, Limits, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError, WasmStage,
-    builtin, builtin_names,
+    Grants, Limits, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError, WasmStage, builtin,
+    builtin_names,
 };
 use rig_kernel::{Batch, FieldKind, Schema, SchemaBuilder, Stage, StageError, Value};
 
@@ -21,7 +21,11 @@ const STOP_BUDGET: Duration = Duration::from_millis(200);
 
 fn artifact(rel: &str) -> PathBuf {
     let p = Path::new(ARTIFACTS).join(rel);
-    assert!(p.is_file(), "{} was not built (build.rs builds operators/)", p.display());
+    assert!(
+        p.is_file(),
+        "{} was not built (build.rs builds operators/)",
+        p.display()
+    );
     p
 }
 
@@ -72,6 +76,14 @@ fn spec(node: &str, mode: &str, extra: &[(&str, &str)]) -> OperatorSpec {
     let mut config = vec![("mode".to_owned(), mode.to_owned())];
     config.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     OperatorSpec::new(node, hostile(), config)
+}
+
+/// A spec whose deadline leaves room for slow host calls (file and socket calls count towards
+/// the per-call deadline, and a loaded CI machine can be slow): for tests of capabilities, not
+/// of time.
+fn roomy(mut spec: OperatorSpec) -> OperatorSpec {
+    spec.limits.deadline = Duration::from_secs(2);
+    spec
 }
 
 fn start(spec: OperatorSpec) -> (WasmStage, Arc<Schema>) {
@@ -129,7 +141,10 @@ fn stopped(mode: &str, want: &str) -> String {
     assert!(msg.contains(want), "says what happened ({want}): {msg}");
     assert!(took < STOP_BUDGET, "mode {mode} took {took:?}");
     // A stopped stage stays stopped.
-    assert!(matches!(stage.process(batch(&schema(), &rows(1))), Err(StageError::Fatal(_))));
+    assert!(matches!(
+        stage.process(batch(&schema(), &rows(1))),
+        Err(StageError::Fatal(_))
+    ));
     assert_eq!(stage.counters()["traps"], u64::from(mode != "flood"));
     host_still_works();
     msg
@@ -148,7 +163,10 @@ fn a_huge_allocation_hits_the_memory_cap() {
 #[test]
 fn a_panic_is_a_trap_with_the_guest_message() {
     let msg = stopped("trap", "trap: unreachable");
-    assert!(msg.contains("panics on purpose"), "the guest's panic message is kept: {msg}");
+    assert!(
+        msg.contains("panics on purpose"),
+        "the guest's panic message is kept: {msg}"
+    );
 }
 
 #[test]
@@ -164,13 +182,18 @@ fn restart_recovers_on_the_next_batch() {
         sp.on_error = OnError::Restart;
         let (mut stage, _) = start(sp);
         let t = Instant::now();
-        let err = stage.process(batch(&schema(), &rows(3))).expect_err("misbehaves on 3 rows");
+        let err = stage
+            .process(batch(&schema(), &rows(3)))
+            .expect_err("misbehaves on 3 rows");
         let took = t.elapsed();
         eprintln!("restart {mode}: lost batch after {took:?}: {err}");
         assert!(matches!(err, StageError::Batch(_)), "{err:?}");
         assert!(message(&err).contains(&format!("restart-{mode}")));
         assert!(took < STOP_BUDGET, "mode {mode} took {took:?} including the restart");
-        let out = stage.process(batch(&schema(), &rows(2))).expect("recovered").expect("rows");
+        let out = stage
+            .process(batch(&schema(), &rows(2)))
+            .expect("recovered")
+            .expect("rows");
         assert_eq!(out.len(), 2);
         let c = stage.counters();
         assert_eq!(c["restarts"], 1, "{mode}: {c:?}");
@@ -179,7 +202,7 @@ fn restart_recovers_on_the_next_batch() {
 
 #[test]
 fn skip_drops_the_batch_and_keeps_the_instance() {
-    let mut sp = spec("skip", "shadow", &[("on", "3")]);
+    let mut sp = roomy(spec("skip", "shadow", &[("on", "3")]));
     sp.on_error = OnError::Skip;
     let (mut stage, _) = start(sp);
     let err = stage.process(batch(&schema(), &rows(3))).expect_err("fails on 3 rows");
@@ -190,14 +213,17 @@ fn skip_drops_the_batch_and_keeps_the_instance() {
     let mut sp = spec("skip-trap", "trap", &[("on", "3")]);
     sp.on_error = OnError::Skip;
     let (mut stage, _) = start(sp);
-    assert!(matches!(stage.process(batch(&schema(), &rows(3))), Err(StageError::Batch(_))));
+    assert!(matches!(
+        stage.process(batch(&schema(), &rows(3))),
+        Err(StageError::Batch(_))
+    ));
     assert_eq!(stage.process(batch(&schema(), &rows(1))).unwrap().unwrap().len(), 1);
     assert_eq!(stage.counters()["traps"], 1);
 }
 
 #[test]
 fn no_file_system_without_a_grant() {
-    let (mut stage, _) = start(spec("shadow", "shadow", &[]));
+    let (mut stage, _) = start(roomy(spec("shadow", "shadow", &[])));
     let err = stage.process(batch(&schema(), &rows(1))).expect_err("guest reports");
     let msg = message(&err);
     eprintln!("shadow: {msg}");
@@ -212,7 +238,7 @@ fn no_network() {
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr").to_string();
     for target in [addr.as_str(), "127.0.0.1:1"] {
-        let (mut stage, _) = start(spec("socket", "socket", &[("addr", target)]));
+        let (mut stage, _) = start(roomy(spec("socket", "socket", &[("addr", target)])));
         let err = stage.process(batch(&schema(), &rows(1))).expect_err("guest reports");
         let msg = message(&err);
         eprintln!("socket {target}: {msg}");
@@ -231,22 +257,31 @@ fn writes_only_inside_the_granted_directory() {
     let granted = root.path().join("granted");
     std::fs::create_dir(&granted).unwrap();
     let write = |path: &str, dir: Option<&Path>| {
-        let mut sp = spec("write", "write", &[("path", path)]);
+        let mut sp = roomy(spec("write", "write", &[("path", path)]));
         sp.grants = Grants {
             dir: dir.map(Path::to_path_buf),
         };
         let (mut stage, _) = start(sp);
         stage.process(batch(&schema(), &rows(1))).map(|b| b.map(|b| b.len()))
     };
-    assert_eq!(write("/out.txt", Some(&granted)).expect("absolute path in the grant"), Some(1));
-    assert_eq!(write("rel.txt", Some(&granted)).expect("relative path in the grant"), Some(1));
+    assert_eq!(
+        write("/out.txt", Some(&granted)).expect("absolute path in the grant"),
+        Some(1)
+    );
+    assert_eq!(
+        write("rel.txt", Some(&granted)).expect("relative path in the grant"),
+        Some(1)
+    );
     assert!(granted.join("out.txt").is_file() && granted.join("rel.txt").is_file());
     let escape = write("/../escape.txt", Some(&granted)).expect_err("escape refused");
     eprintln!("escape: {escape}");
     assert!(!root.path().join("escape.txt").exists());
     let absolute = root.path().join("abs.txt");
     write(absolute.to_str().unwrap(), Some(&granted)).ok();
-    assert!(!absolute.exists(), "a host absolute path is resolved inside the grant, never outside");
+    assert!(
+        !absolute.exists(),
+        "a host absolute path is resolved inside the grant, never outside"
+    );
     let none = write("/out2.txt", None).expect_err("no grant, no file system");
     assert!(message(&none).contains("write /out2.txt"), "{none}");
     // A grant that does not exist is refused when the stage starts.
@@ -268,7 +303,10 @@ fn what_is_not_an_operator_is_refused_at_load() {
     };
     let e = load("noise", b"definitely not wasm".to_vec());
     assert!(matches!(e, WasmError::NotAComponent { .. }), "{e}");
-    assert!(e.to_string().contains("noise") && e.to_string().contains("magic number"), "{e}");
+    assert!(
+        e.to_string().contains("noise") && e.to_string().contains("magic number"),
+        "{e}"
+    );
 
     // The smallest core module.
     let e = load("core", b"\0asm\x01\0\0\0".to_vec());
@@ -279,10 +317,15 @@ fn what_is_not_an_operator_is_refused_at_load() {
     let msg = e.to_string();
     eprintln!("plain: {msg}");
     assert!(matches!(e, WasmError::NotAnOperator { .. }), "{msg}");
-    assert!(msg.contains(&format!("rig:operator/operator@{WIT_VERSION}")), "says what is missing: {msg}");
+    assert!(
+        msg.contains(&format!("rig:operator/operator@{WIT_VERSION}")),
+        "says what is missing: {msg}"
+    );
     assert!(msg.contains("greet"), "lists what it exports: {msg}");
 
-    let e = host().load(&OperatorSource::Builtin("nope".into())).expect_err("unknown");
+    let e = host()
+        .load(&OperatorSource::Builtin("nope".into()))
+        .expect_err("unknown");
     assert!(e.to_string().contains("unknown builtin operator \"nope\""), "{e}");
     let e = host()
         .load(&OperatorSource::File("/nonexistent/op.wasm".into()))
@@ -313,7 +356,11 @@ fn compiled_components_are_cached_on_disk() {
     let t = Instant::now();
     cold.load(&hostile()).expect("compile");
     let compile = t.elapsed();
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
     drop(cold);
@@ -336,7 +383,10 @@ fn compiled_components_are_cached_on_disk() {
 #[test]
 fn guests_that_print_work_inside_tokio_runtimes() {
     // `pass` prints at init: WASI stdout under a runtime must neither panic nor deadlock.
-    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let n = multi.block_on(async {
         tokio::spawn(async {
             let (mut stage, _) = start(spec("tokio", "pass", &[]));
@@ -361,7 +411,10 @@ fn limits_and_policies_parse() {
     assert_eq!("stop".parse::<OnError>().unwrap(), OnError::Stop);
     assert!("retry".parse::<OnError>().unwrap_err().to_string().contains("retry"));
     let l = Limits::default();
-    assert_eq!((l.memory_bytes, l.deadline, l.max_output_factor), (64 << 20, Duration::from_millis(100), 16));
+    assert_eq!(
+        (l.memory_bytes, l.deadline, l.max_output_factor),
+        (64 << 20, Duration::from_millis(100), 16)
+    );
 }
 
 #[test]
@@ -386,7 +439,11 @@ fn builtin_filter_and_limit() {
 
     let mut bad = WasmStage::new(
         host(),
-        OperatorSpec::new("filt", OperatorSource::Builtin("filter".into()), vec![("filter".into(), "nope==1".into())]),
+        OperatorSpec::new(
+            "filt",
+            OperatorSource::Builtin("filter".into()),
+            vec![("filter".into(), "nope==1".into())],
+        ),
     )
     .expect("loads");
     let e = bad.init(&s).expect_err("unknown field");
@@ -394,12 +451,25 @@ fn builtin_filter_and_limit() {
 
     let mut limit = WasmStage::new(
         host(),
-        OperatorSpec::new("lim", OperatorSource::Builtin("limit".into()), vec![("max-entries".into(), "3".into())]),
+        OperatorSpec::new(
+            "lim",
+            OperatorSource::Builtin("limit".into()),
+            vec![("max-entries".into(), "3".into())],
+        ),
     )
     .expect("limit");
     limit.init(&s).expect("init");
-    let a = limit.process(batch(&s, &rows(2))).expect("process").map_or(0, |b| b.len());
-    let b = limit.process(batch(&s, &rows(2))).expect("process").map_or(0, |b| b.len());
-    let c = limit.process(batch(&s, &rows(2))).expect("process").map_or(0, |b| b.len());
+    let a = limit
+        .process(batch(&s, &rows(2)))
+        .expect("process")
+        .map_or(0, |b| b.len());
+    let b = limit
+        .process(batch(&s, &rows(2)))
+        .expect("process")
+        .map_or(0, |b| b.len());
+    let c = limit
+        .process(batch(&s, &rows(2)))
+        .expect("process")
+        .map_or(0, |b| b.len());
     assert_eq!((a, b, c), (2, 1, 0));
 }

@@ -170,7 +170,10 @@ fn string_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String,
 impl GraphConfig {
     /// Parses a graph file's text; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Self, GraphConfigError> {
-        serde_yaml::from_str(text).map_err(|source| GraphConfigError::Parse { path: path.to_owned(), source })
+        serde_yaml::from_str(text).map_err(|source| GraphConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Checks the structure and resolves edges.
@@ -186,7 +189,12 @@ impl GraphConfig {
             match (&n.operator, &n.sink) {
                 (Some(_), None) => {}
                 (None, Some(s)) if s == "terminal" || s == "file" => {}
-                (None, Some(s)) => return Err(GraphConfigError::UnknownSink { node: n.id.clone(), sink: s.clone() }),
+                (None, Some(s)) => {
+                    return Err(GraphConfigError::UnknownSink {
+                        node: n.id.clone(),
+                        sink: s.clone(),
+                    });
+                }
                 _ => return Err(GraphConfigError::NodeKind(n.id.clone())),
             }
         }
@@ -204,17 +212,24 @@ impl GraphConfig {
         let resolve = |name: &str, from: &str, to: &str| match name {
             "source" => Ok(Endpoint::Source),
             "sink/terminal" => Ok(Endpoint::Terminal),
-            other => index.get(other).map(|i| Endpoint::Node(*i)).ok_or_else(|| GraphConfigError::UnknownEndpoint {
-                from: from.into(),
-                to: to.into(),
-                missing: other.into(),
-            }),
+            other => index
+                .get(other)
+                .map(|i| Endpoint::Node(*i))
+                .ok_or_else(|| GraphConfigError::UnknownEndpoint {
+                    from: from.into(),
+                    to: to.into(),
+                    missing: other.into(),
+                }),
         };
         let mut edges = Vec::with_capacity(raw_edges.len());
         for (from, to) in &raw_edges {
             let a = resolve(from, from, to)?;
             let b = resolve(to, from, to)?;
-            let wrong = |why| GraphConfigError::Direction { from: from.clone(), to: to.clone(), why };
+            let wrong = |why| GraphConfigError::Direction {
+                from: from.clone(),
+                to: to.clone(),
+                why,
+            };
             if b == Endpoint::Source {
                 return Err(wrong("nothing flows into source"));
             }
@@ -232,9 +247,8 @@ impl GraphConfig {
             return Err(GraphConfigError::NoSource);
         }
         // Reachability from source and cycles, by depth-first search.
-        let next = |e: &Endpoint| -> Vec<Endpoint> {
-            edges.iter().filter(|(a, _)| a == e).map(|(_, b)| b.clone()).collect()
-        };
+        let next =
+            |e: &Endpoint| -> Vec<Endpoint> { edges.iter().filter(|(a, _)| a == e).map(|(_, b)| b.clone()).collect() };
         let mut state = vec![0u8; self.nodes.len()];
         fn dfs(
             e: &Endpoint,
@@ -262,7 +276,10 @@ impl GraphConfig {
             // A node not reached from source may still hide a cycle; report it as unreachable.
             return Err(GraphConfigError::Unreachable(self.nodes[i].id.clone()));
         }
-        Ok(ValidGraph { nodes: self.nodes, edges })
+        Ok(ValidGraph {
+            nodes: self.nodes,
+            edges,
+        })
     }
 }
 
@@ -279,7 +296,11 @@ mod tests {
         let g = valid("nodes:\n - {id: f, operator: builtin/filter, with: {filter: 'a==1'}}\n - {id: l, operator: builtin/limit, with: {max-entries: 3}}\n").unwrap();
         assert_eq!(
             g.edges,
-            vec![(Endpoint::Source, Endpoint::Node(0)), (Endpoint::Node(0), Endpoint::Node(1)), (Endpoint::Node(1), Endpoint::Terminal)]
+            vec![
+                (Endpoint::Source, Endpoint::Node(0)),
+                (Endpoint::Node(0), Endpoint::Node(1)),
+                (Endpoint::Node(1), Endpoint::Terminal)
+            ]
         );
         assert_eq!(g.nodes[1].params["max-entries"], "3");
     }
@@ -296,15 +317,24 @@ mod tests {
 
     #[test]
     fn structural_errors_name_the_node() {
-        let cyc = valid("nodes:\n - {id: a, operator: x}\n - {id: b, operator: y}\nedges: [[source, a], [a, b], [b, a]]\n");
-        assert!(matches!(cyc, Err(GraphConfigError::Cycle(ref n)) if n == "a" || n == "b"), "{cyc:?}");
+        let cyc =
+            valid("nodes:\n - {id: a, operator: x}\n - {id: b, operator: y}\nedges: [[source, a], [a, b], [b, a]]\n");
+        assert!(
+            matches!(cyc, Err(GraphConfigError::Cycle(ref n)) if n == "a" || n == "b"),
+            "{cyc:?}"
+        );
         let unknown = valid("nodes:\n - {id: a, operator: x}\nedges: [[source, a], [a, nope]]\n").unwrap_err();
         assert_eq!(unknown.to_string(), "graph: edge [a, nope] names unknown node \"nope\"");
         let dup = valid("nodes:\n - {id: a, operator: x}\n - {id: a, operator: y}\n").unwrap_err();
         assert!(matches!(dup, GraphConfigError::DuplicateId(_)));
-        let orphan = valid("nodes:\n - {id: a, operator: x}\n - {id: b, operator: y}\nedges: [[source, a], [a, sink/terminal]]\n").unwrap_err();
+        let orphan = valid(
+            "nodes:\n - {id: a, operator: x}\n - {id: b, operator: y}\nedges: [[source, a], [a, sink/terminal]]\n",
+        )
+        .unwrap_err();
         assert_eq!(orphan.to_string(), "graph: node \"b\" is not connected to the source");
-        let typo = GraphConfig::parse("nodes:\n - {id: a, operater: x}\n", "g.yaml").unwrap_err().to_string();
+        let typo = GraphConfig::parse("nodes:\n - {id: a, operater: x}\n", "g.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(typo.contains("operater"), "{typo}");
     }
 }

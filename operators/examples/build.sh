@@ -16,7 +16,7 @@ export PATH="${RIG_GUEST_TOOLS:-$HOME/.local/share/rig/guest-tools}/bin:$PATH"
 sources() {
   local wit=${RIG_WIT:-$repo/wit}
   case $1 in
-    rust) echo "$wit" "$here/redact-rust" "$repo/operators/sdk/src" "$repo/operators/sdk/wit" \
+    rust) echo "$wit" "$here/redact-rust" "$repo/operators/sdk/src" \
       "$repo/operators/sdk/Cargo.toml" "$repo/operators/Cargo.toml" "$repo/operators/Cargo.lock" ;;
     python) echo "$wit" "$here/redact-python" ;;
     js) echo "$wit" "$here/redact-js/redact.js" "$here/redact-js/build.sh" "$here/redact-js/package.json" \

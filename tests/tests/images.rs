@@ -667,3 +667,65 @@ fn concurrent_builds_leave_a_valid_store() {
     }
     assert_eq!(tags(store.path()).len(), 1);
 }
+
+#[test]
+fn an_operator_image_from_the_registry_runs_as_oci_reference() {
+    require_kernel();
+    let reg = Registry::start();
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let wasm = repo().join("operators/target/wasm32-wasip2/release/rig_op_redact.wasm");
+    let remote = format!("{}/ops/redact:1.0", reg.addr);
+    ok(
+        rig_s(s, &["image", "build", wasm.to_str().unwrap(), "-t", &remote]),
+        "build operator image",
+    );
+    ok(rig_s(s, &["image", "push", &remote]), "push");
+    ok(rig_s(s, &["image", "remove", &remote]), "remove");
+
+    // A fresh store: the run pulls the operator image, then uses it (node named `redact`).
+    let fresh = tempfile::tempdir().unwrap();
+    let operator = format!("oci://{remote}");
+    let run = RigRun::start(&[
+        "run",
+        "trace_open",
+        "--store",
+        fresh.path().to_str().unwrap(),
+        "-o",
+        "json",
+        "--comm",
+        "cat",
+        "--operator",
+        &operator,
+        "--operator-param",
+        "redact.fields=fname",
+        "--timeout",
+        "3",
+    ]);
+    sh("cat", &["/etc/hostname"]);
+    let out = run.wait();
+    assert!(out.status.success(), "rig run failed: {}", out.stderr);
+    let events = out.json_lines();
+    assert!(!events.is_empty(), "no open by cat: {}", out.stderr);
+    assert!(events.iter().all(|e| e["fname"] == "[redacted]"), "{}", out.stdout);
+    assert!(
+        tags(fresh.path()).contains(&remote),
+        "the operator image was pulled into the store"
+    );
+
+    // A gadget image is not an operator: refused, naming the node and the image.
+    let gadget = format!("{}/g/trace_open:1.0", reg.addr);
+    build(s, "trace_open", &gadget);
+    ok(rig_s(s, &["image", "push", &gadget]), "push gadget");
+    let out = rig(&[
+        "run",
+        "trace_open",
+        "--store",
+        fresh.path().to_str().unwrap(),
+        "--operator",
+        &format!("oci://{gadget}"),
+        "--timeout",
+        "1",
+    ]);
+    refused(&out, "trace_open");
+}

@@ -125,9 +125,11 @@ impl Lang {
     fn detect(dir: &Path) -> Option<Lang> {
         let has = |name: &str| dir.join(name).is_file();
         let has_ext = |ext: &str| {
-            std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
-                e.path().extension().is_some_and(|x| x == ext) && e.path().is_file()
-            })
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == ext) && e.path().is_file())
         };
         if has("Cargo.toml") {
             Some(Lang::Rust)
@@ -245,7 +247,10 @@ fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     let out = match out {
         Some(o) => std::path::absolute(o).with_context(|| format!("output path {}", o.display()))?,
         None => {
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or("operator".into());
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or("operator".into());
             dir.join(format!("{name}.wasm"))
         }
     };

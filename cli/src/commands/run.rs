@@ -16,6 +16,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args};
 use rig_host::ebpf::Gadget;
 use rig_host::ebpf::object::ParamType;
 use rig_host::graph::OperatorOptions;
+use rig_host::registry::ImageOptions;
 use rig_host::run::{RunOptions, StopReason};
 use rig_host::sinks::OutputFormat;
 
@@ -68,12 +69,13 @@ fn operator_flags() -> Vec<Arg> {
             .long("filter")
             .help_heading(heading)
             .help("Keep events matching 'field==v,field!=v,field>=v,field~regex' (comma = AND, \\, escapes)"),
-        Arg::new("filter-expr")
-            .long("filter-expr")
-            .help_heading(heading)
-            .help("Keep events matching a boolean expression: proc.comm in [\"cat\",\"less\"] && fname matches \"^/etc/\""),
+        Arg::new("filter-expr").long("filter-expr").help_heading(heading).help(
+            "Keep events matching a boolean expression: proc.comm in [\"cat\",\"less\"] && fname matches \"^/etc/\"",
+        ),
         Arg::new("sort")
             .long("sort")
+            // `--sort -timestamp` (descending) is a value, not a flag.
+            .allow_hyphen_values(true)
             .help_heading(heading)
             .help("Sort by fields, '-' for descending: -timestamp,proc.pid"),
         Arg::new("max-entries")
@@ -85,7 +87,7 @@ fn operator_flags() -> Vec<Arg> {
             .long("operator")
             .action(ArgAction::Append)
             .help_heading(heading)
-            .help("Add a WASM operator component (node named after the file stem); repeatable"),
+            .help("Add a WASM operator: a component FILE.wasm or an image oci://REF (node named after the file or image name); repeatable"),
         Arg::new("operator-param")
             .long("operator-param")
             .action(ArgAction::Append)
@@ -103,7 +105,7 @@ fn operator_flags() -> Vec<Arg> {
     ]
 }
 
-fn operator_options(m: &ArgMatches) -> anyhow::Result<OperatorOptions> {
+fn operator_options(m: &ArgMatches, images: ImageOptions) -> anyhow::Result<OperatorOptions> {
     let mut params = Vec::new();
     for p in m.get_many::<String>("operator-param").into_iter().flatten() {
         let bad = || format!("--operator-param {p}: expected NODE.KEY=VALUE");
@@ -116,14 +118,23 @@ fn operator_options(m: &ArgMatches) -> anyhow::Result<OperatorOptions> {
         filter_expr: m.get_one::<String>("filter-expr").cloned(),
         sort: m.get_one::<String>("sort").cloned(),
         max_entries: m.get_one::<u64>("max-entries").copied(),
-        custom: m.get_many::<String>("operator").into_iter().flatten().map(PathBuf::from).collect(),
+        custom: m
+            .get_many::<String>("operator")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
         params,
         graph: m.get_one::<String>("graph").map(PathBuf::from),
+        images,
     })
 }
 
 fn print_stats(report: &rig_host::run::RunReport) {
-    eprintln!("{:<16} {:>9} {:>10} {:>10} {:>8} {:>11}  COUNTERS", "NODE", "BATCHES", "IN", "OUT", "LOST", "BUSY");
+    eprintln!(
+        "{:<16} {:>9} {:>10} {:>10} {:>8} {:>11}  COUNTERS",
+        "NODE", "BATCHES", "IN", "OUT", "LOST", "BUSY"
+    );
     for n in &report.graph.nodes {
         let counters: Vec<String> = n.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         eprintln!(
@@ -163,7 +174,7 @@ fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
     cmd
 }
 
-fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
+fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Result<RunOptions> {
     let output: OutputFormat = m
         .get_one::<String>("output")
         .map(String::as_str)
@@ -187,7 +198,7 @@ fn options(gadget: &Gadget, m: &ArgMatches) -> anyhow::Result<RunOptions> {
         output,
         fields,
         timeout,
-        operators: operator_options(m)?,
+        operators: operator_options(m, images)?,
     })
 }
 
@@ -204,7 +215,8 @@ impl RunCmd {
             cmd.print_help()?;
             return Ok(ExitCode::SUCCESS);
         }
-        let gadget = rig_host::gadget::resolve_with(&name, &super::image::image_options(&self.args)?)?;
+        let images = super::image::image_options(&self.args)?;
+        let gadget = rig_host::gadget::resolve_with(&name, &images)?;
         let matches = match gadget_command(&name, &gadget).try_get_matches_from(&self.args) {
             Ok(m) => m,
             Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) => {
@@ -216,7 +228,7 @@ impl RunCmd {
                 return Ok(ExitCode::from(2));
             }
         };
-        let opts = options(&gadget, &matches)?;
+        let opts = options(&gadget, &matches, images)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -3,11 +3,8 @@
 //! This is the only `bindgen!` of the host: every other module uses these types, so a change of
 //! the contract shows up as compile errors in one crate, not as a mismatch at run time.
 //!
-//! The WIT is read from `src/wasm/wit/operator.wit`, a copy of `wit/operator.wit` whose only
-//! difference is the `%` escapes of the enum cases `u8`…`f64` (WIT keywords, which the canonical
-//! file leaves unescaped, so no WIT parser accepts it). `build.rs` fails the build if the two ever
-//! differ in anything else. Once `wit/operator.wit` is fixed, point `path` at `../wit` and delete
-//! the copy.
+//! The WIT is read from the repository's `wit/` itself: the host, the guest SDK and the test
+//! operators all build from that one file, so they cannot drift apart.
 //!
 //! Calls are synchronous (one call per batch; the deadline is an epoch interrupt, not a future).
 //! Types passed *to* the guest borrow (`BatchParam<'a>` holds `&[u8]` rows and heap), so a batch
@@ -18,7 +15,7 @@
 
 wasmtime::component::bindgen!({
     world: "rig-operator",
-    path: "src/wasm/wit",
+    path: "../wit",
     ownership: Borrowing { duplicate_if_necessary: true },
 });
 

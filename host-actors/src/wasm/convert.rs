@@ -127,7 +127,7 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
         return Ok(input.clone());
     }
     let rs = out.row_size;
-    if rs == 0 || rs % 8 != 0 || rs > MAX_ROW_SIZE {
+    if rs == 0 || !rs.is_multiple_of(8) || rs > MAX_ROW_SIZE {
         return Err(format!(
             "output schema row-size {rs} must be a positive multiple of 8 of at most {MAX_ROW_SIZE}"
         ));
@@ -147,7 +147,10 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
         }
         if f.heap {
             if f.size != 8 {
-                return Err(format!("output heap field {:?} must have an 8-byte slot, not {}", f.name, f.size));
+                return Err(format!(
+                    "output heap field {:?} must have an 8-byte slot, not {}",
+                    f.name, f.size
+                ));
             }
         } else if let Some(want) = kind.scalar_size() {
             if f.size != want {
@@ -200,7 +203,9 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
         .fields
         .iter()
         .map(|f| {
-            let o = old.get(f.name.as_str()).filter(|o| o.kind == f.kind && o.storage == f.storage)?;
+            let o = old
+                .get(f.name.as_str())
+                .filter(|o| o.kind == f.kind && o.storage == f.storage)?;
             let d = o.derived.as_ref()?;
             Some(rig_kernel::schema::Derivation {
                 source: by_name(d.source)?,
@@ -286,7 +291,9 @@ pub(crate) fn apply_keep(batch: Batch, indices: &[u32], out: &Arc<Schema>, cap: 
         ));
     }
     let ordered = indices.windows(2).all(|w| w[0] < w[1]);
-    if ordered && Arc::ptr_eq(batch.schema(), out) {
+    // In a graph the batch carries the very `Arc` init saw; compare contents only otherwise.
+    let same_schema = Arc::ptr_eq(batch.schema(), out) || **batch.schema() == **out;
+    if ordered && same_schema {
         if indices.len() == count {
             return Ok(batch);
         }
@@ -330,7 +337,10 @@ pub(crate) fn apply_rows(result: BatchResult, out: &Arc<Schema>, cap: Cap) -> Re
     }
     let bytes = (result.rows.len() + result.heap.len()) as u64;
     if bytes > cap.bytes {
-        return Err(format!("returned {bytes} bytes, more than its cap of {} bytes", cap.bytes));
+        return Err(format!(
+            "returned {bytes} bytes, more than its cap of {} bytes",
+            cap.bytes
+        ));
     }
     check_heap_slots(out, &result.rows, result.heap.len())?;
     Batch::from_parts(out.clone(), result.rows, result.heap).ok_or_else(|| "the rows do not form a batch".to_owned())
@@ -374,7 +384,11 @@ mod tests {
                     heap: f.heap,
                     hidden: f.hidden,
                     tags: f.tags.iter().map(|t| t.to_string()).collect(),
-                    annotations: f.annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                    annotations: f
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
                 })
                 .collect(),
         })
@@ -442,12 +456,20 @@ mod tests {
             heap: vec![],
             count: 1,
         };
-        assert!(apply_rows(short, &s, Cap::of(16, 2, 0)).unwrap_err().contains("bytes of rows"));
+        assert!(
+            apply_rows(short, &s, Cap::of(16, 2, 0))
+                .unwrap_err()
+                .contains("bytes of rows")
+        );
         let bad_heap = BatchResult {
             rows: b.rows_bytes().to_vec(),
             heap: vec![],
             count: 2,
         };
-        assert!(apply_rows(bad_heap, &s, Cap::of(16, 2, 0)).unwrap_err().contains("past the end"));
+        assert!(
+            apply_rows(bad_heap, &s, Cap::of(16, 2, 0))
+                .unwrap_err()
+                .contains("past the end")
+        );
     }
 }

@@ -209,10 +209,13 @@ impl OperatorHost {
         }
         let component = self.compile_cached(&name, &digest, bytes)?;
         check_world(&self.engine, &name, &component)?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| WasmError::Instantiate {
-            operator: name.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| WasmError::Instantiate {
+                operator: name.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let pre = RigOperatorPre::new(instance_pre).map_err(|e| WasmError::Instantiate {
             operator: name.clone(),
             reason: format!("{e:#}"),
@@ -225,16 +228,17 @@ impl OperatorHost {
     }
 
     fn cache_path(&self, digest: &[u8; 32]) -> PathBuf {
-        self.cache_dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_hash))
+        self.cache_dir
+            .join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_hash))
     }
 
     fn compile_cached(&self, name: &str, digest: &[u8; 32], bytes: &[u8]) -> Result<Component, WasmError> {
         let path = self.cache_path(digest);
-        if let Ok(file) = std::fs::read(&path) {
-            if let Some(component) = self.deserialize(&path, &file) {
-                tracing::debug!(operator = name, cache = %path.display(), "compiled component taken from the cache");
-                return Ok(component);
-            }
+        if let Ok(file) = std::fs::read(&path)
+            && let Some(component) = self.deserialize(&path, &file)
+        {
+            tracing::debug!(operator = name, cache = %path.display(), "compiled component taken from the cache");
+            return Ok(component);
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| WasmError::Compile {
             operator: name.to_owned(),
@@ -293,7 +297,10 @@ impl OperatorHost {
 /// A new owner-only file with a unique name in `dir`.
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
     for i in 0..100u32 {
         let p = dir.join(format!(".tmp-{}-{nanos}-{i}", std::process::id()));
         let mut o = std::fs::OpenOptions::new();

@@ -185,7 +185,12 @@ impl LogPipe {
             let line = std::mem::take(&mut state.partial);
             self.emit(&mut state, &line);
         }
-        let words: Vec<&str> = state.recent.iter().map(String::as_str).filter(|l| !l.trim().is_empty()).collect();
+        let words: Vec<&str> = state
+            .recent
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         (!words.is_empty()).then(|| words.join(" / "))
     }
 }
@@ -255,7 +260,9 @@ pub(crate) struct HostState {
 
 impl std::fmt::Debug for HostState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostState").field("operator", &self.operator).finish_non_exhaustive()
+        f.debug_struct("HostState")
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
     }
 }
 

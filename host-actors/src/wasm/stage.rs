@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use rig_kernel::{Batch, Schema, Stage, StageError};
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Output, RigOperator};
 use super::bindings::rig::operator::types::BatchParam;
+use super::bindings::{Output, RigOperator};
 use super::convert::{self, Cap};
 use super::engine::{EPOCH_TICK, LoadedComponent};
 use super::sandbox::{HostState, MemoryLimitExceeded, blocking};
@@ -213,7 +213,9 @@ impl WasmStage {
             }),
             Err(e) => {
                 self.traps += 1;
-                let Some(inst) = self.instance.take() else { unreachable!("checked above") };
+                let Some(inst) = self.instance.take() else {
+                    unreachable!("checked above")
+                };
                 Err(self.classify(&inst.store, e))
             }
         }
@@ -351,7 +353,9 @@ impl Stage for WasmStage {
         }
         let out_schema = self.output_schema()?;
         let deadline = ticks(self.limits().deadline * 10);
-        let Some(inst) = self.instance.as_mut() else { return Ok(None) };
+        let Some(inst) = self.instance.as_mut() else {
+            return Ok(None);
+        };
         inst.store.set_epoch_deadline(deadline);
         let t = Instant::now();
         let (bindings, store) = (&inst.bindings, &mut inst.store);
