@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rig_kernel::derive::DeriveStage;
 use rig_kernel::graph_config::{Endpoint, GraphConfig, GraphConfigError, NodeConfig, OnError as ConfigOnError};
@@ -30,6 +31,8 @@ pub struct OperatorOptions {
     pub filter_expr: Option<String>,
     /// `--sort` (`-timestamp,proc.pid`).
     pub sort: Option<String>,
+    /// `--sort-window` (`2s`): on a stream, emit each window's rows sorted instead of all at the end.
+    pub sort_window: Option<String>,
     /// `--max-entries`.
     pub max_entries: Option<u64>,
     /// `--operator FILE.wasm` or `--operator oci://IMAGE`, in order.
@@ -86,9 +89,9 @@ pub enum BuildError {
         #[source]
         source: SinkError,
     },
-    /// A sink's parameters are incomplete.
+    /// A node's host-side parameters are missing or malformed (a file sink's `path`, `flush-every`).
     #[error("graph node {node}: {why}")]
-    SinkParams {
+    NodeParams {
         /// The node.
         node: String,
         /// What is missing.
@@ -258,7 +261,11 @@ fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
         nodes.push(node(&custom_node_name(reference), reference.clone(), &[]));
     }
     if let Some(by) = &ops.sort {
-        nodes.push(node("sort", "builtin/sort".into(), &[("by", by.clone())]));
+        let mut p = vec![("by", by.clone())];
+        if let Some(w) = &ops.sort_window {
+            p.push(("flush-every", w.clone()));
+        }
+        nodes.push(node("sort", "builtin/sort".into(), &p));
     }
     if let Some(n) = ops.max_entries {
         nodes.push(node("limit", "builtin/limit".into(), &[("max-entries", n.to_string())]));
@@ -274,10 +281,17 @@ fn operator_stage(
 ) -> Result<Box<dyn Stage>, BuildError> {
     let mut config: Vec<(String, String)> = Vec::new();
     let mut grants = Grants::default();
+    let mut flush_every = None;
     for (k, v) in &n.params {
         // `grant-dir` is for the host, not the guest: the one directory the operator may use.
         if k == "grant-dir" {
             grants.dir = Some(PathBuf::from(v));
+        } else if k == "flush-every" {
+            // Also for the host: the window after which `flush` runs on a stream.
+            flush_every = Some(parse_window(v).map_err(|why| BuildError::NodeParams {
+                node: n.id.clone(),
+                why: format!("flush-every: {why}"),
+            })?);
         } else {
             config.push((k.clone(), v.clone()));
         }
@@ -285,6 +299,7 @@ fn operator_stage(
     let mut spec = OperatorSpec::new(n.id.clone(), operator_source(&n.id, reference, images)?, config);
     spec.grants = grants;
     spec.on_error = on_error(n.on_error);
+    spec.flush_every = flush_every;
     let stage = WasmStage::new(host, spec).map_err(|source| BuildError::Operator {
         node: n.id.clone(),
         source,
@@ -292,8 +307,27 @@ fn operator_stage(
     Ok(Box::new(stage))
 }
 
+/// A window length: `500ms`, `2s`, `1m`, or plain seconds (`2`, `0.5`).
+pub fn parse_window(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s or m)")),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n * scale)),
+        _ => Err(format!("{text:?} is not a positive duration (500ms, 2s, 1m)")),
+    }
+}
+
 fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
-    let path = n.params.get("path").ok_or_else(|| BuildError::SinkParams {
+    let path = n.params.get("path").ok_or_else(|| BuildError::NodeParams {
         node: n.id.clone(),
         why: "a file sink needs `path`".into(),
     })?;
@@ -409,4 +443,28 @@ fn terminal_format(n: &NodeConfig) -> OutputFormat {
         .get("format")
         .and_then(|f| f.parse().ok())
         .unwrap_or(OutputFormat::Columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_with_units() {
+        assert_eq!(parse_window("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_window("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_window("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_window("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_window("2h").unwrap_err().contains("unknown unit"));
+        assert!(parse_window("0s").unwrap_err().contains("positive"));
+        assert!(parse_window("soon").is_err());
+    }
+
+    #[test]
+    fn custom_nodes_are_named_after_the_file_or_image() {
+        assert_eq!(custom_node_name("./x/redact.wasm"), "redact");
+        assert_eq!(custom_node_name("oci://localhost:5000/ops/redact:1.0"), "redact");
+        assert_eq!(custom_node_name("oci://ghcr.io/o/mask@sha256:abcd"), "mask");
+        assert_eq!(custom_node_name("oci://"), "operator");
+    }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use rig_host::wasm::{Grants, Limits, OnError, OperatorHost, OperatorSource, OperatorSpec, WasmStage};
+use rig_host::wasm::{OperatorHost, OperatorSource, OperatorSpec, WasmStage};
 use rig_kernel::{Batch, FieldId, FieldKind, Schema, SchemaBuilder, Stage, Storage};
 
 const LANGS: [&str; 4] = ["rust", "python", "js", "c"];
@@ -196,18 +196,13 @@ fn expected(input: &Batch, fields: &[&str]) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn stage(lang: &str, path: &Path, fields: &str) -> WasmStage {
-    let spec = OperatorSpec {
-        node: format!("redact-{lang}"),
-        source: OperatorSource::File(path.to_path_buf()),
-        config: vec![("fields".into(), fields.into())],
-        limits: Limits {
-            // Python and JS guests are slow to start; this test is about bytes, not deadlines.
-            deadline: std::time::Duration::from_secs(5),
-            ..Limits::default()
-        },
-        grants: Grants::default(),
-        on_error: OnError::Stop,
-    };
+    let mut spec = OperatorSpec::new(
+        format!("redact-{lang}"),
+        OperatorSource::File(path.to_path_buf()),
+        vec![("fields".into(), fields.into())],
+    );
+    // Python and JS guests are slow to start; this test is about bytes, not deadlines.
+    spec.limits.deadline = std::time::Duration::from_secs(5);
     WasmStage::new(host(), spec).unwrap_or_else(|e| panic!("redact-{lang}: {e}"))
 }
 

@@ -473,3 +473,43 @@ fn builtin_filter_and_limit() {
         .map_or(0, |b| b.len());
     assert_eq!((a, b, c), (2, 1, 0));
 }
+
+#[test]
+fn a_sort_window_emits_each_window_sorted() {
+    let s = schema();
+    let pid = s.find("proc.pid").unwrap();
+    let mut spec = OperatorSpec::new(
+        "sort",
+        OperatorSource::Builtin("sort".into()),
+        vec![("by".into(), "-proc.pid".into())],
+    );
+    spec.flush_every = Some(Duration::from_millis(200));
+    let mut sort = WasmStage::new(host(), spec).expect("sort");
+    sort.init(&s).expect("init");
+    let pids = |b: Option<Batch>| -> Vec<u64> {
+        let b = b.unwrap_or_else(|| Batch::with_capacity(s.clone(), 0));
+        (0..b.len())
+            .map(|r| match b.value(r, pid) {
+                Value::U64(v) => v,
+                v => panic!("pid {v:?}"),
+            })
+            .collect()
+    };
+    // Inside the window: held.
+    assert_eq!(
+        pids(sort.process(batch(&s, &rows(3))).expect("process")),
+        Vec::<u64>::new()
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    // The first batch after the window: both batches' rows, sorted, come out with it.
+    assert_eq!(
+        pids(sort.process(batch(&s, &rows(2))).expect("process")),
+        [102, 101, 101, 100, 100]
+    );
+    // A new window has begun; the end of the run flushes what it holds.
+    assert_eq!(
+        pids(sort.process(batch(&s, &rows(1))).expect("process")),
+        Vec::<u64>::new()
+    );
+    assert_eq!(pids(sort.finish().expect("finish")), [100]);
+}

@@ -78,6 +78,11 @@ fn operator_flags() -> Vec<Arg> {
             .allow_hyphen_values(true)
             .help_heading(heading)
             .help("Sort by fields, '-' for descending: -timestamp,proc.pid"),
+        Arg::new("sort-window")
+            .long("sort-window")
+            .requires("sort")
+            .help_heading(heading)
+            .help("With --sort on a stream: emit the rows of each window (500ms, 2s, 1m) sorted, not all at the end"),
         Arg::new("max-entries")
             .long("max-entries")
             .value_parser(clap::value_parser!(u64))
@@ -117,6 +122,7 @@ fn operator_options(m: &ArgMatches, images: ImageOptions) -> anyhow::Result<Oper
         filter: m.get_one::<String>("filter").cloned(),
         filter_expr: m.get_one::<String>("filter-expr").cloned(),
         sort: m.get_one::<String>("sort").cloned(),
+        sort_window: m.get_one::<String>("sort-window").cloned(),
         max_entries: m.get_one::<u64>("max-entries").copied(),
         custom: m
             .get_many::<String>("operator")

@@ -147,6 +147,9 @@ pub struct OperatorSpec {
     pub grants: Grants,
     /// What a failure does.
     pub on_error: OnError,
+    /// A window on streams: `flush` is also called once a batch arrives this long after the
+    /// previous flush (a sort emits each window sorted). `None`: only at the end of the run.
+    pub flush_every: Option<std::time::Duration>,
 }
 
 impl OperatorSpec {
@@ -159,6 +162,7 @@ impl OperatorSpec {
             limits: Limits::default(),
             grants: Grants::default(),
             on_error: OnError::default(),
+            flush_every: None,
         }
     }
 }

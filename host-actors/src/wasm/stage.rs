@@ -1,7 +1,8 @@
 //! [`WasmStage`]: one operator instance as a node of the graph.
 //!
 //! `init` converts the input schema, instantiates the component and calls the guest's `init`;
-//! `process` makes exactly one guest call per batch; `finish` calls `flush`. Each call runs under
+//! `process` makes exactly one guest call per batch; `finish` calls `flush`, and so does a batch
+//! that arrives once the spec's window (`flush_every`) has elapsed. Each call runs under
 //! an epoch deadline ([`Limits::deadline`], ten times that for `init` and `flush`) in a store
 //! whose memory is capped ([`Limits::memory_bytes`]), and its output is validated and capped
 //! before it becomes a batch.
@@ -56,6 +57,8 @@ pub struct WasmStage {
     /// Rows and bytes seen since the last `flush`, the base of the flush output cap.
     pending_rows: u64,
     pending_bytes: u64,
+    /// When `flush` last ran (or the stage started): the start of the current window.
+    window_start: Instant,
 }
 
 impl std::fmt::Debug for WasmStage {
@@ -109,6 +112,7 @@ impl WasmStage {
             guest_counters: BTreeMap::new(),
             pending_rows: 0,
             pending_bytes: 0,
+            window_start: Instant::now(),
         };
         stage.instance = Some(stage.instantiate()?);
         Ok(stage)
@@ -336,7 +340,7 @@ impl Stage for WasmStage {
             }
         };
         match applied {
-            Ok(b) => Ok(Some(b)),
+            Ok(b) => self.end_window(b),
             Err(reason) => {
                 let err = WasmError::Output {
                     operator: self.label.to_string(),
@@ -348,6 +352,42 @@ impl Stage for WasmStage {
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, StageError> {
+        self.flush_now()
+    }
+
+    fn counters(&self) -> BTreeMap<String, u64> {
+        let mut c = self.guest_counters.clone();
+        c.insert("calls".into(), self.calls);
+        c.insert("traps".into(), self.traps);
+        c.insert("restarts".into(), self.restarts);
+        c.insert("guest_ns".into(), self.guest.as_nanos() as u64);
+        c
+    }
+}
+
+impl WasmStage {
+    /// After a batch: when a window is set and has elapsed, flushes and appends what the flush
+    /// returned to `batch` (a sort holds its rows, so `batch` is then empty).
+    fn end_window(&mut self, mut batch: Batch) -> Result<Option<Batch>, StageError> {
+        let Some(every) = self.spec.flush_every else {
+            return Ok(Some(batch));
+        };
+        if self.window_start.elapsed() < every {
+            return Ok(Some(batch));
+        }
+        if let Some(flushed) = self.flush_now()? {
+            if batch.is_empty() {
+                return Ok(Some(flushed));
+            }
+            // Both are laid out in the output schema (`keep` answers require it to be the input's).
+            batch.append(&flushed);
+        }
+        Ok(Some(batch))
+    }
+
+    /// Calls the guest's `flush` and turns its answer into a batch.
+    fn flush_now(&mut self) -> Result<Option<Batch>, StageError> {
+        self.window_start = Instant::now();
         if self.stopped.is_some() || self.instance.is_none() {
             return Ok(None);
         }
@@ -388,19 +428,10 @@ impl Stage for WasmStage {
                 }
             }
         };
-        // Nothing comes after a flush: a restart would only lose the held rows again.
+        // A restart would only lose the held rows again: the window's rows are dropped, counted.
         Err(match self.spec.on_error {
             OnError::Stop => StageError::Fatal(err.to_string()),
             OnError::Skip | OnError::Restart => StageError::Batch(err.to_string()),
         })
-    }
-
-    fn counters(&self) -> BTreeMap<String, u64> {
-        let mut c = self.guest_counters.clone();
-        c.insert("calls".into(), self.calls);
-        c.insert("traps".into(), self.traps);
-        c.insert("restarts".into(), self.restarts);
-        c.insert("guest_ns".into(), self.guest.as_nanos() as u64);
-        c
     }
 }
