@@ -7,6 +7,8 @@
 # traced loop's slowdown against the untraced loop, events seen and lost — and rig/bpftrace ratios.
 #
 # Usage: bench/trace_open.sh [N]   (default N=1000000; run as root after ./setup.sh)
+#        RIG_FLAGS='--filter fname==/etc/hostname --sort -timestamp --sort-window 100ms' bench/trace_open.sh
+#        adds rig flags (operators) to the rig run; bpftrace's script stays the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -52,7 +54,8 @@ base=$("$work/openloop" "$N")
 base=$("$work/openloop" "$N")   # second run: warm caches
 
 # --- rig ---
-RUST_LOG=rig_host=info "$RIG" run trace_open -o json --comm openloop >"$work/rig.out" 2>"$work/rig.err" &
+# shellcheck disable=SC2086
+RUST_LOG=rig_host=info "$RIG" run trace_open -o json --comm openloop ${RIG_FLAGS:-} >"$work/rig.out" 2>"$work/rig.err" &
 rpid=$!
 wait_for "$work/rig.err" "gadget attached" 60
 c0=$(cpu_of $rpid)
@@ -97,6 +100,7 @@ bt_slow=$(echo "scale=2; $bt_loop / $base" | bc -l)
 
 cat <<REPORT
 trace_open benchmark: $N open() calls, $(nproc) cores, $(uname -r)
+rig flags: -o json --comm openloop ${RIG_FLAGS:-}
                        untraced      rig           bpftrace
 loop wall time (s)     $base      $rig_loop      $bt_loop
 loop slowdown          1.00x         ${rig_slow}x         ${bt_slow}x

@@ -20,7 +20,7 @@ use rig_kernel::{Batch, NodeSpec, Schema, Stage, StageError};
 use crate::enrich::users::UserNames;
 use crate::registry::{self, ImageOptions, RegistryError};
 use crate::sinks::{OutputFormat, SinkError, TerminalSink};
-use crate::wasm::{Grants, OnError, OperatorHost, OperatorSource, OperatorSpec, WasmError, WasmStage};
+use crate::wasm::{OnError, OperatorHost, OperatorSource, OperatorSpec, WasmError, WasmStage};
 
 /// Operator-related choices of a run.
 #[derive(Debug, Clone, Default)]
@@ -280,31 +280,44 @@ fn operator_stage(
     images: &ImageOptions,
 ) -> Result<Box<dyn Stage>, BuildError> {
     let mut config: Vec<(String, String)> = Vec::new();
-    let mut grants = Grants::default();
-    let mut flush_every = None;
+    let mut spec = OperatorSpec::new(n.id.clone(), operator_source(&n.id, reference, images)?, Vec::new());
+    let bad = |key: &str, why: String| BuildError::NodeParams {
+        node: n.id.clone(),
+        why: format!("{key}: {why}"),
+    };
     for (k, v) in &n.params {
-        // `grant-dir` is for the host, not the guest: the one directory the operator may use.
-        if k == "grant-dir" {
-            grants.dir = Some(PathBuf::from(v));
-        } else if k == "flush-every" {
-            // Also for the host: the window after which `flush` runs on a stream.
-            flush_every = Some(parse_window(v).map_err(|why| BuildError::NodeParams {
-                node: n.id.clone(),
-                why: format!("flush-every: {why}"),
-            })?);
-        } else {
-            config.push((k.clone(), v.clone()));
+        // These keys are for the host, not the guest (docs/graph.md, "Host keys").
+        match k.as_str() {
+            "grant-dir" => spec.grants.dir = Some(PathBuf::from(v)),
+            "flush-every" => spec.flush_every = Some(parse_window(v).map_err(|why| bad(k, why))?),
+            "deadline" => spec.limits.deadline = parse_window(v).map_err(|why| bad(k, why))?,
+            "memory-limit" => spec.limits.memory_bytes = parse_mib(v).map_err(|why| bad(k, why))?,
+            _ => config.push((k.clone(), v.clone())),
         }
     }
-    let mut spec = OperatorSpec::new(n.id.clone(), operator_source(&n.id, reference, images)?, config);
-    spec.grants = grants;
+    spec.config = config;
     spec.on_error = on_error(n.on_error);
-    spec.flush_every = flush_every;
     let stage = WasmStage::new(host, spec).map_err(|source| BuildError::Operator {
         node: n.id.clone(),
         source,
     })?;
     Ok(Box::new(stage))
+}
+
+/// A memory cap: `256MiB`, `1GiB`, or plain MiB (`256`), at most 4 GiB (wasm32's address space).
+pub fn parse_mib(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("GiB") {
+        (n, 1usize << 30)
+    } else {
+        (t.strip_suffix("MiB").unwrap_or(t), 1 << 20)
+    };
+    match number.trim().parse::<usize>() {
+        Ok(n) if n > 0 && n.checked_mul(scale).is_some_and(|b| b <= 4 << 30) => Ok(n * scale),
+        _ => Err(format!(
+            "{text:?} is not a memory size from 1MiB to 4GiB (256MiB, 1GiB)"
+        )),
+    }
 }
 
 /// A window length: `500ms`, `2s`, `1m`, or plain seconds (`2`, `0.5`).
@@ -458,6 +471,16 @@ mod tests {
         assert!(parse_window("2h").unwrap_err().contains("unknown unit"));
         assert!(parse_window("0s").unwrap_err().contains("positive"));
         assert!(parse_window("soon").is_err());
+    }
+
+    #[test]
+    fn memory_sizes_parse_in_mib_and_gib() {
+        assert_eq!(parse_mib("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_mib("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_mib("64"), Ok(64 << 20));
+        assert!(parse_mib("5GiB").unwrap_err().contains("4GiB"));
+        assert!(parse_mib("0").is_err());
+        assert!(parse_mib("lots").is_err());
     }
 
     #[test]

@@ -273,3 +273,35 @@ fn a_trapping_operator_with_on_error_stop_ends_the_run_at_once_naming_it() {
     assert!(out.stderr.contains("bad"), "the error names the node: {}", out.stderr);
     assert!(out.stderr.contains("trap"), "the error says it trapped: {}", out.stderr);
 }
+
+#[test]
+fn host_keys_set_the_deadline_and_refuse_bad_sizes() {
+    require_kernel();
+    let t = tag("keys");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hostile = component("rig_op_hostile.wasm");
+    let graph = |with: &str| {
+        let text = format!(
+            "nodes:\n  - {{ id: spin, operator: {}, with: {{ mode: loop, {with} }}, on-error: skip }}\n",
+            hostile.display()
+        );
+        write(dir.path(), "graph.yaml", &text)
+    };
+    let out = exec_run(&["--graph", &graph("deadline: 300ms")], || exec_each([t.clone()]));
+    assert!(out.stderr.contains("deadline exceeded (300 ms)"), "{}", out.stderr);
+
+    let out = rig(&[
+        "run",
+        "trace_exec",
+        "--graph",
+        &graph("memory-limit: 9GiB"),
+        "--timeout",
+        "3",
+    ]);
+    assert!(!out.status.success(), "a bad memory-limit must fail the run");
+    assert!(
+        out.stderr.contains("spin") && out.stderr.contains("memory-limit"),
+        "names the node and the key: {}",
+        out.stderr
+    );
+}

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::load::{LoadError, Loaded, chain, run_iter};
 
 /// Rows per batch at most.
-pub const MAX_BATCH_ROWS: usize = 4096;
+pub const MAX_BATCH_ROWS: usize = 512;
 /// How often the ring buffer is drained when the kernel did not wake us.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 

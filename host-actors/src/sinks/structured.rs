@@ -10,9 +10,11 @@
 //! When a field's name is also the prefix of other fields (`src` and `src.port`), the group wins
 //! and the field itself is left out of these formats, as IG does; it still shows in columns.
 
-use rig_kernel::{Batch, FieldId, Schema, Value};
+use rig_kernel::{Batch, FieldId, FieldKind, Schema, Storage, Value};
 
-use super::text::{push_f64, push_hex, push_i64, push_json_str, push_u64, push_yaml_f64, push_yaml_str};
+use super::text::{
+    push_f64, push_hex, push_i64, push_json_str, push_json_text, push_u64, push_yaml_f64, push_yaml_str,
+};
 
 /// Which structured format a plan writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,8 @@ impl Node {
 struct Step {
     prefix: Vec<u8>,
     field: FieldId,
+    /// For a text field: `Some(inline)`, so JSON can take its bytes without decoding a `Value`.
+    text: Option<bool>,
 }
 
 /// The per-event output precomputed for a field selection.
@@ -113,6 +117,7 @@ impl Emitter {
         self.steps.push(Step {
             prefix: std::mem::take(&mut self.pending),
             field,
+            text: None,
         });
     }
 
@@ -185,6 +190,12 @@ impl Plan {
             }
         }
         e.object(&root, 0);
+        for step in &mut e.steps {
+            let f = schema.field(step.field);
+            if f.kind == FieldKind::Str {
+                step.text = Some(matches!(f.storage, Storage::Inline { .. }));
+            }
+        }
         if style != Style::Yaml {
             e.pending.push(b'\n');
         }
@@ -199,6 +210,11 @@ impl Plan {
     pub(super) fn write_row(&self, batch: &Batch, row: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
         for step in &self.steps {
             out.extend_from_slice(&step.prefix);
+            if let (Some(inline), Style::Json | Style::JsonPretty) = (step.text, self.style) {
+                // The hot path of `-o json`: NUL search, escape check and copy in one pass.
+                push_json_text(out, batch.bytes(row, step.field), inline);
+                continue;
+            }
             let value = batch.value(row, step.field);
             match self.style {
                 Style::Json | Style::JsonPretty => push_json_value(out, value),

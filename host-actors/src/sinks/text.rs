@@ -107,6 +107,38 @@ pub(super) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends the raw bytes of a text cell as a JSON string, exactly as [`push_json_str`] would
+/// render `rig_kernel::batch::decode`'s `Value::Str` of them (inline text ends at its first NUL;
+/// invalid UTF-8 ends the string), without validating and scanning the text three times: plain
+/// ASCII (nearly all kernel text) is found and copied in one pass.
+pub(super) fn push_json_text(out: &mut Vec<u8>, cell: &[u8], inline: bool) {
+    let mut end = cell.len();
+    for (i, &b) in cell.iter().enumerate() {
+        if b == 0 && inline {
+            end = i;
+            break;
+        }
+        if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
+            // Escapes or non-ASCII: the general path.
+            let text = if inline {
+                cell.split(|c| *c == 0).next().unwrap_or_default()
+            } else {
+                cell
+            };
+            let valid = match std::str::from_utf8(text) {
+                Ok(s) => s,
+                Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            push_json_str(out, valid);
+            return;
+        }
+    }
+    out.reserve(end + 2);
+    out.push(b'"');
+    out.extend_from_slice(&cell[..end]);
+    out.push(b'"');
+}
+
 /// True for characters YAML cannot carry unescaped (control characters, BOM, line separators).
 fn yaml_unprintable(c: char) -> bool {
     c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
@@ -246,6 +278,33 @@ pub(super) fn push_sanitized(out: &mut Vec<u8>, s: &str, controls: bool) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_text_fast_path_renders_what_the_general_path_does() {
+        let cells: [&[u8]; 9] = [
+            b"/etc/hostname\0\0\0garbage",
+            b"cat",
+            b"",
+            b"\0",
+            b"quote\"back\\slash\0",
+            b"tab\there\nnl",
+            "caf\u{e9} \u{1f600}".as_bytes(),
+            b"bad \xff utf8",
+            b"del\x7f",
+        ];
+        for cell in cells {
+            for inline in [true, false] {
+                let mut fast = Vec::new();
+                push_json_text(&mut fast, cell, inline);
+                let mut general = Vec::new();
+                match rig_kernel::batch::decode(rig_kernel::FieldKind::Str, cell, inline) {
+                    rig_kernel::Value::Str(s) => push_json_str(&mut general, s),
+                    v => panic!("{v:?}"),
+                }
+                assert_eq!(fast, general, "{cell:?} inline={inline}");
+            }
+        }
+    }
+
     use super::*;
 
     fn with(f: impl FnOnce(&mut Vec<u8>)) -> String {
