@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rig_host::wasm::{
-    Grants, Limits, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError, WasmStage, builtin,
-    builtin_names,
+    Grants, Limits, MAX_RESTARTS_IN_A_ROW, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError,
+    WasmStage, builtin, builtin_names,
 };
 use rig_kernel::{Batch, FieldKind, Schema, SchemaBuilder, Stage, StageError, Value};
 
@@ -198,6 +198,22 @@ fn restart_recovers_on_the_next_batch() {
         let c = stage.counters();
         assert_eq!(c["restarts"], 1, "{mode}: {c:?}");
     }
+}
+
+#[test]
+fn an_operator_that_fails_every_batch_is_not_restarted_forever() {
+    let mut sp = spec("always-traps", "trap", &[]);
+    sp.on_error = OnError::Restart;
+    let (mut stage, _) = start(sp);
+    for i in 0..MAX_RESTARTS_IN_A_ROW {
+        let err = stage.process(batch(&schema(), &rows(1))).expect_err("traps");
+        assert!(matches!(err, StageError::Batch(_)), "batch {i}: {err:?}");
+    }
+    let err = stage.process(batch(&schema(), &rows(1))).expect_err("traps");
+    assert!(matches!(err, StageError::Fatal(_)), "{err:?}");
+    assert!(message(&err).contains("in a row"), "says why it gave up: {err}");
+    assert_eq!(stage.counters()["restarts"], u64::from(MAX_RESTARTS_IN_A_ROW));
+    host_still_works();
 }
 
 #[test]

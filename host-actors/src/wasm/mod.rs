@@ -37,7 +37,7 @@ use std::time::Duration;
 
 pub use builtin::{builtin, builtin_names};
 pub use engine::{LoadedComponent, OperatorHost};
-pub use stage::WasmStage;
+pub use stage::{MAX_RESTARTS_IN_A_ROW, WasmStage};
 
 /// The version of the `rig:operator` WIT package this host implements (from `wit/operator.wit`).
 pub const WIT_VERSION: &str = env!("RIG_WIT_VERSION");

@@ -30,6 +30,11 @@ use super::{Limits, OnError, OperatorHost, OperatorSpec, WasmError};
 /// Most distinct guest counter names kept per stage.
 const MAX_COUNTERS: usize = 256;
 
+/// Fresh instances started for consecutive failing batches before the failure becomes fatal: an
+/// operator that fails every batch would otherwise cost an instantiation and an `init` per batch
+/// forever while its output is lost.
+pub const MAX_RESTARTS_IN_A_ROW: u32 = 20;
+
 /// A live instance: its store and its exports.
 struct Instance {
     store: Store<HostState>,
@@ -59,6 +64,8 @@ pub struct WasmStage {
     pending_bytes: u64,
     /// When `flush` last ran (or the stage started): the start of the current window.
     window_start: Instant,
+    /// Restarts since the last batch that succeeded.
+    restarts_in_a_row: u32,
 }
 
 impl std::fmt::Debug for WasmStage {
@@ -113,6 +120,7 @@ impl WasmStage {
             pending_rows: 0,
             pending_bytes: 0,
             window_start: Instant::now(),
+            restarts_in_a_row: 0,
         };
         stage.instance = Some(stage.instantiate()?);
         Ok(stage)
@@ -259,6 +267,17 @@ impl WasmStage {
             OnError::Skip => poisoned,
             OnError::Restart => true,
         };
+        if recover && self.restarts_in_a_row >= MAX_RESTARTS_IN_A_ROW {
+            self.instance = None;
+            let fatal = format!(
+                "{msg}; it failed {MAX_RESTARTS_IN_A_ROW} batches in a row after restarts: not restarting it again"
+            );
+            self.stopped = Some(fatal.clone());
+            return StageError::Fatal(fatal);
+        }
+        if recover {
+            self.restarts_in_a_row += 1;
+        }
         if recover && let Err(again) = self.restart() {
             self.instance = None;
             let fatal = format!("{msg}; restarting it failed: {again}");
@@ -340,7 +359,10 @@ impl Stage for WasmStage {
             }
         };
         match applied {
-            Ok(b) => self.end_window(b),
+            Ok(b) => {
+                self.restarts_in_a_row = 0;
+                self.end_window(b)
+            }
             Err(reason) => {
                 let err = WasmError::Output {
                     operator: self.label.to_string(),
