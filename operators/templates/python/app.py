@@ -27,19 +27,27 @@ def keep(rows: bytes, row_size: int) -> list:
     return list(range(len(rows) // row_size)) if row_size else []
 
 
-class Operator(exports.Operator):
-    def __init__(self) -> None:
-        self.row_size = 0
+class _State:
+    """What `init` decided. Module-level, not on the Operator: componentize-py may create a new
+    Operator object for each call, so attributes set in `init` are gone by `process`."""
 
+    row_size = 0
+
+
+STATE = _State()
+
+
+class Operator(exports.Operator):
     def init(self, config, input):
         # Edit here: read settings from `config` (a list of (key, value)), find the fields you
-        # need in `input.fields`, and raise Err naming what is wrong.
+        # need in `input.fields`, and raise Err naming what is wrong. Keep what `process` needs
+        # in STATE.
         host.log(host.Level.DEBUG, f"@NAME@: {len(config)} settings, {len(input.fields)} fields")
-        self.row_size = input.row_size
+        STATE.row_size = input.row_size
         return input
 
     def process(self, input):
-        kept = keep(input.rows, self.row_size)
+        kept = keep(input.rows, STATE.row_size)
         host.counter_add("kept", len(kept))
         return Output_Keep(kept)
 
