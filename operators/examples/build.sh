@@ -21,7 +21,7 @@ sources() {
     python) echo "$wit" "$here/redact-python" ;;
     js) echo "$wit" "$here/redact-js/redact.js" "$here/redact-js/build.sh" "$here/redact-js/package.json" \
       "$here/redact-js/package-lock.json" ;;
-    c) echo "$wit" "$here/redact-c" ;;
+    c) echo "$wit" "$here/redact-c" "$repo/operators/templates/c/build.sh" ;;
     *) echo "build.sh: unknown language $1 (rust, python, js or c)" >&2; return 2 ;;
   esac
 }

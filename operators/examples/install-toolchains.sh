@@ -12,7 +12,7 @@
 #
 # The C build also needs the preview1 reactor adapter: it comes from the crates.io crate
 # wasi-preview1-component-adapter-provider (same version as rig's wasmtime, 50.0.1) and is
-# extracted by redact-c/build.sh itself.
+# extracted by the C build script itself (operators/templates/c/build.sh, which redact-c uses).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 

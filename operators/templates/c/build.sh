@@ -10,15 +10,21 @@
 # Tools: apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32;
 #        cargo install --locked wit-bindgen-cli@0.63.0 wasm-tools@1.263.0 (rig's
 #        operators/examples/install-toolchains.sh puts them in ~/.local/share/rig/guest-tools/bin).
+#
+# rig's own C example (operators/examples/redact-c) builds with this same script, through these
+# variables: OP_NAME, OP_SOURCE (the .c file), OP_WIT (the WIT folder), OP_WORK (scratch folder).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/@NAME@.wasm}
-work=$here/build
+name=${OP_NAME:-@NAME@}
+source=${OP_SOURCE:-$here/operator.c}
+wit=${OP_WIT:-$here/wit}
+work=${OP_WORK:-$here/build}
+out=${1:-$here/$name.wasm}
 ADAPTER_VERSION=50.0.1
 export PATH="${RIG_GUEST_TOOLS:-$HOME/.local/share/rig/guest-tools}/bin:$PATH"
 
 missing() {
-  echo "@NAME@: $1 is missing ($2)" >&2
+  echo "$name: $1 is missing ($2; rig's operators/examples/install-toolchains.sh installs them all)" >&2
   exit 127
 }
 command -v clang-19 >/dev/null || missing clang-19 "apt-get install clang-19"
@@ -31,14 +37,14 @@ command -v wasm-tools >/dev/null || missing wasm-tools "cargo install --locked w
 command -v cargo >/dev/null || missing cargo "install Rust with rustup"
 
 mkdir -p "$work/gen"
-if ! log=$(wit-bindgen c --out-dir "$work/gen" "$here/wit" --world rig-operator 2>&1); then
+if ! log=$(wit-bindgen c --out-dir "$work/gen" "$wit" --world rig-operator 2>&1); then
   echo "$log" >&2
   exit 1
 fi
 clang-19 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
   -fuse-ld="$(command -v wasm-ld-19)" -Wl,--strip-debug \
   -I "$work/gen" -o "$work/operator.core.wasm" \
-  "$here/operator.c" "$work/gen/rig_operator.c" "$work/gen/rig_operator_component_type.o"
+  "$source" "$work/gen/rig_operator.c" "$work/gen/rig_operator_component_type.o"
 
 adapter=$work/wasi_snapshot_preview1.reactor-$ADAPTER_VERSION.wasm
 if [ ! -s "$adapter" ]; then
