@@ -119,17 +119,10 @@ pub(super) fn push_json_text(out: &mut Vec<u8>, cell: &[u8], inline: bool) {
             break;
         }
         if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
-            // Escapes or non-ASCII: the general path.
-            let text = if inline {
-                cell.split(|c| *c == 0).next().unwrap_or_default()
-            } else {
-                cell
-            };
-            let valid = match std::str::from_utf8(text) {
-                Ok(s) => s,
-                Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or_default(),
-            };
-            push_json_str(out, valid);
+            // Escapes or non-ASCII: the general path, through the kernel's own text decoding.
+            if let rig_kernel::Value::Str(text) = rig_kernel::batch::decode(rig_kernel::FieldKind::Str, cell, inline) {
+                push_json_str(out, text);
+            }
             return;
         }
     }
