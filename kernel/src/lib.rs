@@ -12,6 +12,7 @@ pub mod derive;
 pub mod format;
 pub mod graph;
 pub mod graph_config;
+pub mod input;
 pub mod metadata;
 pub mod schema;
 
