@@ -6,8 +6,19 @@
 //! CO-RE against the kernel's BTF, but it does not expose the object's type graph, so this module
 //! parses the `.BTF` section itself. It performs no I/O and trusts nothing: every index and offset
 //! is bounds-checked and a malformed section is a [`BtfError`].
+//!
+//! The type graph of an untrusted object may be cyclic (a typedef naming itself, a struct that
+//! contains itself, an array of itself) or absurdly deep; every walk over it counts its depth and
+//! stops at [`MAX_DEPTH`] with an error naming the type, and sizes are computed with checked
+//! arithmetic, so no object can overflow the stack or make rig allocate by a bogus size.
 
 use std::collections::BTreeMap;
+
+use rig_kernel::input::{escape_control, shorten};
+
+/// How deep typedef chains, nested structs and arrays of arrays may go. C types in real gadgets
+/// nest a handful of levels; anything deeper is a cycle or an attack.
+pub const MAX_DEPTH: usize = 32;
 
 /// BTF type kinds rig cares about (numbering from `include/uapi/linux/btf.h`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +115,18 @@ pub enum BtfError {
         id: u32,
         /// What is wrong.
         what: String,
+    },
+    /// A type refers to itself, or nests deeper than [`MAX_DEPTH`].
+    #[error("type {name} nests deeper than {MAX_DEPTH} levels (does it contain itself?)")]
+    TooDeep {
+        /// The type, as [`Btf::describe`] names it.
+        name: String,
+    },
+    /// A type's size does not fit 32 bits.
+    #[error("type {name} is larger than 4 GiB")]
+    TooLarge {
+        /// The type, as [`Btf::describe`] names it.
+        name: String,
     },
 }
 
@@ -309,33 +332,72 @@ impl Btf {
             .map(|i| i as u32)
     }
 
+    /// Names a type for a message: `struct ev`, `typedef gadget_errno`, `type #7` when anonymous
+    /// (escaped and shortened: names come from an untrusted object).
+    pub fn describe(&self, id: u32) -> String {
+        let t = self.get(id);
+        let kind = match &t.kind {
+            BtfKind::Struct { union: true, .. } => "union",
+            BtfKind::Struct { .. } => "struct",
+            BtfKind::Typedef(_) => "typedef",
+            BtfKind::Enum { .. } => "enum",
+            BtfKind::Array { .. } => "array",
+            BtfKind::Var(_) => "variable",
+            _ => "type",
+        };
+        if t.name.is_empty() {
+            format!("{kind} #{id}")
+        } else {
+            format!("{kind} {}", shorten(&escape_control(&t.name), 64))
+        }
+    }
+
     /// Follows typedefs and modifiers to the underlying type, collecting the typedef names met
-    /// on the way (outermost first).
-    pub fn resolve(&self, mut id: u32) -> (u32, Vec<&str>) {
+    /// on the way (outermost first). A chain longer than [`MAX_DEPTH`] (a typedef loop) is an
+    /// error naming the type it started from.
+    pub fn resolve(&self, start: u32) -> Result<(u32, Vec<&str>), BtfError> {
         let mut typedefs = Vec::new();
-        for _ in 0..64 {
+        let mut id = start;
+        for _ in 0..=MAX_DEPTH {
             match &self.get(id).kind {
                 BtfKind::Typedef(t) => {
                     typedefs.push(self.get(id).name.as_str());
                     id = *t;
                 }
                 BtfKind::Modifier(t) | BtfKind::Var(t) => id = *t,
-                _ => break,
+                _ => return Ok((id, typedefs)),
             }
         }
-        (id, typedefs)
+        Err(BtfError::TooDeep {
+            name: self.describe(start),
+        })
     }
 
-    /// Size in bytes of a type, when it has one.
-    pub fn size_of(&self, id: u32) -> Option<u32> {
-        let (id, _) = self.resolve(id);
-        match &self.get(id).kind {
+    /// Size in bytes of a type (`None`: it has none, e.g. `void` or a function). Cycles, depth
+    /// past [`MAX_DEPTH`] and sizes past `u32` are errors naming the type.
+    pub fn size_of(&self, id: u32) -> Result<Option<u32>, BtfError> {
+        self.size_at(id, 0)
+    }
+
+    fn size_at(&self, start: u32, depth: usize) -> Result<Option<u32>, BtfError> {
+        if depth > MAX_DEPTH {
+            return Err(BtfError::TooDeep {
+                name: self.describe(start),
+            });
+        }
+        let (id, _) = self.resolve(start)?;
+        Ok(match &self.get(id).kind {
             BtfKind::Int { size, .. } | BtfKind::Struct { size, .. } | BtfKind::Enum { size, .. } => Some(*size),
             BtfKind::Float(size) => Some(*size),
             BtfKind::Ptr => Some(8),
-            BtfKind::Array { elem, len } => self.size_of(*elem).map(|s| s * len),
+            BtfKind::Array { elem, len } => match self.size_at(*elem, depth + 1)? {
+                Some(s) => Some(s.checked_mul(*len).ok_or_else(|| BtfError::TooLarge {
+                    name: self.describe(id),
+                })?),
+                None => None,
+            },
             _ => None,
-        }
+        })
     }
 
     /// Enumerators of an enum type, by value.
@@ -385,7 +447,7 @@ mod tests {
         };
         assert_eq!(*size, 8);
         assert_eq!(members[1].bit_offset, 32);
-        let (base, tds) = btf.resolve(members[0].type_id);
+        let (base, tds) = btf.resolve(members[0].type_id).unwrap();
         assert_eq!(tds, ["gadget_errno"]);
         assert!(matches!(
             btf.get(base).kind,
@@ -395,7 +457,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(btf.size_of(members[1].type_id), Some(4));
+        assert_eq!(btf.size_of(members[1].type_id).unwrap(), Some(4));
     }
 
     #[test]

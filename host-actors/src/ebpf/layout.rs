@@ -6,13 +6,26 @@
 //! text gets a derived companion (`error_raw` → `error`, `proc.creds.uid` → `proc.creds.user`)
 //! that the formatter stage fills. gadget.yaml annotations are attached last, so a gadget author
 //! controls widths, descriptions and visibility without touching Rust.
+//!
+//! The struct comes from an untrusted object: nesting is bounded by [`MAX_DEPTH`], the number of
+//! fields by [`MAX_FIELDS`] and the record by [`MAX_RECORD_SIZE`]; members rig cannot show
+//! exactly (bit-fields) are skipped with one warning naming them, and 128-bit integers are kept
+//! whole as 16 raw bytes, never truncated.
 
 use std::sync::Arc;
 
+use rig_kernel::input::{escape_control, shorten};
 use rig_kernel::metadata::DatasourceMetadata;
 use rig_kernel::schema::{Derivation, EnumDef, FieldId, FieldKind, Schema, SchemaBuilder, SchemaError, Special};
 
-use super::btf::{Btf, BtfKind};
+use super::btf::{Btf, BtfError, BtfKind, MAX_DEPTH};
+
+/// Most fields one datasource may have (a struct of structs of arrays can multiply quickly).
+pub const MAX_FIELDS: usize = 4096;
+
+/// Largest event struct accepted: rows of every batch are this wide, so a bogus size would make
+/// every batch allocate by it.
+pub const MAX_RECORD_SIZE: u32 = 64 * 1024;
 
 /// Why a struct could not become a schema.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +41,33 @@ pub enum LayoutError {
     /// The resulting schema is inconsistent.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// The struct's types cannot be read (a cycle, too deep, a size overflow).
+    #[error("datasource {datasource}: {source}")]
+    Btf {
+        /// Datasource.
+        datasource: String,
+        /// What is wrong, naming the type.
+        #[source]
+        source: BtfError,
+    },
+    /// The struct flattens into more fields than [`MAX_FIELDS`].
+    #[error("datasource {datasource}: struct {name} has more than {MAX_FIELDS} fields")]
+    TooManyFields {
+        /// Datasource.
+        datasource: String,
+        /// Struct name.
+        name: String,
+    },
+    /// The struct is larger than [`MAX_RECORD_SIZE`].
+    #[error("datasource {datasource}: struct {name} is {size} bytes, more than the {MAX_RECORD_SIZE} rig accepts")]
+    TooLarge {
+        /// Datasource.
+        datasource: String,
+        /// Struct name.
+        name: String,
+        /// Its size.
+        size: u32,
+    },
     /// gadget.yaml's `ebpf.rest.name` collides with a struct member.
     #[error("datasource {datasource}: ebpf.rest.name {name:?} is already a field of the struct")]
     RestCollides {
@@ -61,15 +101,32 @@ pub fn special_of(typedef: &str) -> Option<Special> {
 
 struct Walker<'a> {
     btf: &'a Btf,
+    datasource: &'a str,
+    struct_name: &'a str,
     b: SchemaBuilder,
+    fields: usize,
     /// Fields that get a derived text companion: (raw id, companion name, special).
     companions: Vec<(FieldId, String, Special)>,
+    /// Bit-fields skipped (warned about once at the end).
+    skipped: Vec<String>,
 }
 
 impl Walker<'_> {
-    fn walk(&mut self, struct_id: u32, prefix: &str, base_bits: u32) {
-        let BtfKind::Struct { members, .. } = &self.btf.get(struct_id).kind else {
-            return;
+    fn btf_err(&self, source: BtfError) -> LayoutError {
+        LayoutError::Btf {
+            datasource: self.datasource.to_owned(),
+            source,
+        }
+    }
+
+    fn walk(&mut self, struct_id: u32, prefix: &str, base_bits: u32, depth: usize) -> Result<(), LayoutError> {
+        if depth > MAX_DEPTH {
+            let name = self.btf.describe(struct_id);
+            return Err(self.btf_err(BtfError::TooDeep { name }));
+        }
+        let btf = self.btf;
+        let BtfKind::Struct { members, .. } = &btf.get(struct_id).kind else {
+            return Ok(());
         };
         for m in members {
             let name = if m.name.is_empty() {
@@ -77,17 +134,21 @@ impl Walker<'_> {
             } else {
                 format!("{prefix}{}", m.name)
             };
-            let bits = base_bits + m.bit_offset;
+            let Some(bits) = base_bits.checked_add(m.bit_offset) else {
+                let name = btf.describe(struct_id);
+                return Err(self.btf_err(BtfError::TooLarge { name }));
+            };
             if m.bitfield_size != 0 || !bits.is_multiple_of(8) {
-                tracing::debug!(field = %name, "bitfield skipped");
+                self.skipped.push(name);
                 continue;
             }
-            self.member(&name, m.name.is_empty(), m.type_id, bits / 8);
+            self.member(&name, m.name.is_empty(), m.type_id, bits / 8, depth)?;
         }
+        Ok(())
     }
 
-    fn member(&mut self, name: &str, anonymous: bool, type_id: u32, offset: u32) {
-        let (base, typedefs) = self.btf.resolve(type_id);
+    fn member(&mut self, name: &str, anonymous: bool, type_id: u32, offset: u32, depth: usize) -> Result<(), LayoutError> {
+        let (base, typedefs) = self.btf.resolve(type_id).map_err(|e| self.btf_err(e))?;
         let special = typedefs.iter().find_map(|t| special_of(t));
         let ty = self.btf.get(base);
         let (kind, size, enum_def) = match &ty.kind {
@@ -97,9 +158,10 @@ impl Walker<'_> {
                 } else {
                     format!("{name}.")
                 };
-                self.walk(base, &prefix, offset * 8);
-                return;
+                return self.walk(base, &prefix, offset.saturating_mul(8), depth + 1);
             }
+            // __int128 and wider: kept whole as raw bytes rather than cut to 64 bits.
+            BtfKind::Int { size, .. } if *size > 8 => (FieldKind::Bytes, *size, None),
             BtfKind::Int {
                 size,
                 signed,
@@ -118,14 +180,21 @@ impl Walker<'_> {
             BtfKind::Float(4) => (FieldKind::F32, 4, None),
             BtfKind::Float(_) => (FieldKind::F64, 8, None),
             BtfKind::Array { elem, .. } => {
-                let size = self.btf.size_of(base).unwrap_or(0);
-                let (eb, etd) = self.btf.resolve(*elem);
+                let size = self.btf.size_of(base).map_err(|e| self.btf_err(e))?.unwrap_or(0);
+                let (eb, etd) = self.btf.resolve(*elem).map_err(|e| self.btf_err(e))?;
                 let is_char = matches!(self.btf.get(eb).kind, BtfKind::Int { size: 1, .. })
                     && (self.btf.get(eb).name == "char" || etd.iter().any(|t| t.contains("comm")));
                 (if is_char { FieldKind::Str } else { FieldKind::Bytes }, size, None)
             }
-            _ => return,
+            _ => return Ok(()),
         };
+        self.fields += 1;
+        if self.fields > MAX_FIELDS {
+            return Err(LayoutError::TooManyFields {
+                datasource: self.datasource.to_owned(),
+                name: self.struct_name.to_owned(),
+            });
+        }
         let id = self.b.inline(name, kind, offset, size);
         let f = self.b.field_mut(id);
         if let Some(t) = typedefs.iter().find(|t| t.starts_with("gadget_")) {
@@ -142,7 +211,7 @@ impl Walker<'_> {
             (s, None) => s,
         };
         f.special = special.clone();
-        let Some(special) = special else { return };
+        let Some(special) = special else { return Ok(()) };
         let companion = match &special {
             Special::Uid => Some(sibling(name, "uid", "user")),
             Special::Gid => Some(sibling(name, "gid", "group")),
@@ -170,7 +239,23 @@ impl Walker<'_> {
         if let Some(c) = companion {
             self.companions.push((id, c, special));
         }
+        Ok(())
     }
+}
+
+/// `a, b, c … and N more`: a list of untrusted names for one log line, bounded.
+pub fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| shorten(&escape_control(n.as_ref()), 48).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" … and {} more", names.len() - SHOWN));
+    }
+    out
 }
 
 fn int_kind(size: u32, signed: bool, boolean: bool) -> FieldKind {
@@ -206,13 +291,38 @@ pub fn schema_from_btf(
         datasource: datasource.to_owned(),
         name: struct_name.to_owned(),
     })?;
-    let raw_size = btf.size_of(sid).unwrap_or(0);
+    let raw_size = btf
+        .size_of(sid)
+        .map_err(|source| LayoutError::Btf {
+            datasource: datasource.to_owned(),
+            source,
+        })?
+        .unwrap_or(0);
+    if raw_size > MAX_RECORD_SIZE {
+        return Err(LayoutError::TooLarge {
+            datasource: datasource.to_owned(),
+            name: struct_name.to_owned(),
+            size: raw_size,
+        });
+    }
     let mut w = Walker {
         btf,
+        datasource,
+        struct_name,
         b: SchemaBuilder::new(datasource, raw_size),
+        fields: 0,
         companions: Vec::new(),
+        skipped: Vec::new(),
     };
-    w.walk(sid, "", 0);
+    w.walk(sid, "", 0, 0)?;
+    if !w.skipped.is_empty() {
+        tracing::warn!(
+            datasource,
+            "struct {struct_name}: {} bit-field member(s) skipped, rig cannot show bit-fields: {}",
+            w.skipped.len(),
+            name_list(&w.skipped)
+        );
+    }
     let Walker { mut b, companions, .. } = w;
     for (source, name, special) in companions {
         // A gadget may declare both `x_raw` and its own `x`: keep the gadget's field.
@@ -235,15 +345,24 @@ pub fn schema_from_btf(
             b.set_rest(id);
         }
         *b.annotations_mut() = meta.annotations.clone();
+        let mut unknown = Vec::new();
         for (name, fm) in &meta.fields {
             let Some(id) = b.find(name) else {
-                tracing::warn!(datasource, field = %name, "gadget.yaml annotates a field the struct does not have");
+                unknown.push(name.as_str());
                 continue;
             };
             let f = b.field_mut(id);
             // `columns.hidden` only concerns the columns output; the sink reads it there.
             f.annotations
                 .extend(fm.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if !unknown.is_empty() {
+            tracing::warn!(
+                datasource,
+                "gadget.yaml annotates {} field(s) the struct does not have: {}",
+                unknown.len(),
+                name_list(&unknown)
+            );
         }
     }
     Ok(b.build()?)

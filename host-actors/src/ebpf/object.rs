@@ -273,7 +273,7 @@ impl GadgetObject {
 }
 
 fn param_type(btf: &Btf, ty: u32) -> Option<ParamType> {
-    let (base, _) = btf.resolve(ty);
+    let (base, _) = btf.resolve(ty).ok()?;
     match &btf.get(base).kind {
         BtfKind::Int { bool: true, .. } => Some(ParamType::Bool),
         BtfKind::Int { size, signed, .. } | BtfKind::Enum { size, signed, .. } => Some(ParamType::Int {
@@ -281,7 +281,7 @@ fn param_type(btf: &Btf, ty: u32) -> Option<ParamType> {
             signed: *signed,
         }),
         BtfKind::Array { elem, len } => {
-            let (e, _) = btf.resolve(*elem);
+            let (e, _) = btf.resolve(*elem).ok()?;
             matches!(btf.get(e).kind, BtfKind::Int { size: 1, .. }).then_some(ParamType::Str { size: *len })
         }
         _ => None,
