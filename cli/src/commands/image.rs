@@ -16,6 +16,7 @@ use rig_host::registry::oci::{self, Manifest};
 use rig_host::registry::remote::{self, Progress};
 use rig_host::registry::store::{self, Removed};
 use rig_host::registry::{ImageOptions, ImageRef, PullPolicy, RemoteOptions, Store, export, sign};
+use rig_kernel::input::{escape_control, quote, shorten};
 
 /// Where the store is.
 #[derive(Debug, Args)]
@@ -305,7 +306,7 @@ impl ImageCmd {
                         .ok()
                         .and_then(|p| p.file_stem().map(|n| n.to_string_lossy().into_owned()))
                         .unwrap_or_else(|| package.name.clone());
-                    refs.push(parse(&name).with_context(|| format!("{name:?} is not a valid image name; pass -t"))?);
+                    refs.push(parse(&name).with_context(|| format!("{} is not a valid image name; pass -t", quote(&name, 80)))?);
                 }
                 let digest = image::commit(&store, &package, &refs)?;
                 for r in &refs {
@@ -421,6 +422,7 @@ fn list(store: &Store, no_trunc: bool) -> anyhow::Result<()> {
         let created = image::platform_manifest(store, &e.reference.to_string(), &e.descriptor)
             .ok()
             .and_then(|m: Manifest| m.annotations.get(oci::ANN_CREATED).cloned())
+            .map(|c| shorten(&escape_control(&c), 40).into_owned())
             .unwrap_or_default();
         let digest = e
             .descriptor
@@ -564,7 +566,7 @@ pub fn image_options(args: &[String]) -> anyhow::Result<ImageOptions> {
             match v.as_deref() {
                 None | Some("true") => Ok(true),
                 Some("false") => Ok(false),
-                Some(other) => bail!("{name}: expected true or false, got {other:?}"),
+                Some(other) => bail!("{name}: expected true or false, got {}", quote(other, 40)),
             }
         };
         match name {

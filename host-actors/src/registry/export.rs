@@ -5,16 +5,27 @@
 //! mode 0644/0755, owner 0, mtime 0 — the same images give the same bytes. Import checks every
 //! blob against its digest and that each tag's whole tree is present before it writes anything,
 //! then writes under the store lock; blobs keep their digests, so a round trip changes none.
+//!
+//! A tarball is untrusted input: `oci-layout` must name version 1.x, no entry may exceed
+//! [`MAX_BLOB_SIZE`] (nor all of them together [`MAX_IMPORT_SIZE`]), every descriptor's size
+//! must match its blob and its media type must be a well-formed `type/subtype`, config blobs
+//! rig reads as YAML must be UTF-8 and shallow ([`check_yaml_depth`]), and every name, tag or
+//! media type echoed in an error is quoted, escaped and shortened.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use rig_kernel::input::{check_yaml_depth, quote};
+
 use super::oci::{self, ANN_REF_NAME, Descriptor, Index, Manifest};
 use super::reference::{Digest, ImageRef};
 use super::sign;
-use super::store::{Store, StoreError};
+use super::store::{self, MAX_BLOB_SIZE, Store, StoreError};
+
+/// The most a tarball may hold in all (its blobs are checked in memory before any is stored).
+pub const MAX_IMPORT_SIZE: u64 = 2 * MAX_BLOB_SIZE;
 
 /// Why an export or import failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +80,7 @@ fn header(path: &str, size: u64, dir: bool) -> tar::Header {
 /// Returns the number of blobs written.
 pub fn export(store: &Store, refs: &[ImageRef], dst: &Path) -> Result<usize, ExportError> {
     let mut index = Index::new();
-    let mut blobs = BTreeSet::new();
+    let mut blobs = BTreeMap::new();
     let all = store.entries()?;
     for r in refs {
         let desc = store.get(r)?;
@@ -104,8 +115,8 @@ pub fn export(store: &Store, refs: &[ImageRef], dst: &Path) -> Result<usize, Exp
     };
     append("blobs/", &[], true)?;
     append("blobs/sha256/", &[], true)?;
-    for d in &blobs {
-        append(&format!("blobs/sha256/{}", d.hex()), &store.read_blob(d)?, false)?;
+    for (d, size) in &blobs {
+        append(&format!("blobs/sha256/{}", d.hex()), &store.read_sized(d, *size)?, false)?;
     }
     append("index.json", &oci::to_json(&index), false)?;
     append("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, false)?;
@@ -126,9 +137,10 @@ pub fn import(store: &Store, src: &Path) -> Result<Vec<ImageRef>, ExportError> {
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut blobs: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
     let mut index_json = None;
-    let mut has_layout = false;
+    let mut layout = None;
+    let mut total: u64 = 0;
     for entry in archive.entries().map_err(io(src))? {
-        let mut entry = entry.map_err(io(src))?;
+        let entry = entry.map_err(io(src))?;
         if entry.header().entry_type().is_dir() {
             continue;
         }
@@ -138,16 +150,24 @@ pub fn import(store: &Store, src: &Path) -> Result<Vec<ImageRef>, ExportError> {
             .to_string_lossy()
             .trim_start_matches("./")
             .to_owned();
+        let size = entry.size();
+        total = total.saturating_add(size);
+        if size > MAX_BLOB_SIZE || total > MAX_IMPORT_SIZE {
+            return Err(invalid(format!(
+                "entry {} is {size} bytes, more than rig imports ({MAX_BLOB_SIZE} per blob, {MAX_IMPORT_SIZE} in all)",
+                quote(&path, 120)
+            )));
+        }
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(io(src))?;
+        entry.take(MAX_BLOB_SIZE + 1).read_to_end(&mut data).map_err(io(src))?;
         if path == "index.json" {
             index_json = Some(data);
         } else if path == "oci-layout" {
-            has_layout = true;
+            layout = Some(data);
         } else if let Some(hex) = path.strip_prefix("blobs/sha256/") {
             let want: Digest = format!("sha256:{hex}")
                 .parse()
-                .map_err(|_| invalid(format!("bad blob name {path}")))?;
+                .map_err(|_| invalid(format!("bad blob name {}", quote(&path, 120))))?;
             let actual = Digest::of(&data);
             if actual != want {
                 return Err(invalid(format!(
@@ -157,9 +177,8 @@ pub fn import(store: &Store, src: &Path) -> Result<Vec<ImageRef>, ExportError> {
             blobs.insert(want, data);
         }
     }
-    if !has_layout {
-        return Err(invalid("no oci-layout file".into()));
-    }
+    let layout = layout.ok_or_else(|| invalid("no oci-layout file".into()))?;
+    store::check_layout(&layout, &src.join("oci-layout"))?;
     let index: Index = serde_json::from_slice(&index_json.ok_or_else(|| invalid("no index.json".into()))?)
         .map_err(|e| invalid(format!("index.json: {e}")))?;
     let mut tags = Vec::new();
@@ -168,10 +187,10 @@ pub fn import(store: &Store, src: &Path) -> Result<Vec<ImageRef>, ExportError> {
             continue;
         };
         let Ok(r) = ImageRef::parse(name) else {
-            tracing::warn!(tag = %name, "skipping a tag that is not a full image reference");
+            tracing::warn!(tag = %quote(name, 120), "skipping a tag that is not a full image reference");
             continue;
         };
-        check_tree(d, &blobs).map_err(|why| invalid(format!("{name}: {why}")))?;
+        check_tree(d, &blobs, 0).map_err(|why| invalid(format!("image {}: {why}", quote(name, 120))))?;
         tags.push((r, d.clone()));
     }
     let lock = store.lock()?;
@@ -186,19 +205,45 @@ pub fn import(store: &Store, src: &Path) -> Result<Vec<ImageRef>, ExportError> {
     Ok(tags.into_iter().map(|(r, _)| r).collect())
 }
 
-fn check_tree(desc: &Descriptor, blobs: &BTreeMap<Digest, Vec<u8>>) -> Result<(), String> {
-    let d = desc.digest().ok_or_else(|| format!("bad digest {}", desc.digest))?;
+/// How deep indexes may nest inside indexes (OCI allows nesting; nobody needs much).
+const MAX_TREE_DEPTH: usize = 8;
+
+/// Checks that `desc` and everything under it is present, of the size its descriptor says and
+/// of a well-formed media type; config blobs rig parses as YAML must be UTF-8 and shallow.
+fn check_tree(desc: &Descriptor, blobs: &BTreeMap<Digest, Vec<u8>>, depth: usize) -> Result<(), String> {
+    let d = desc
+        .digest()
+        .ok_or_else(|| format!("descriptor has an invalid digest {}", quote(&desc.digest, 80)))?;
+    if !oci::valid_media_type(&desc.media_type) {
+        return Err(format!(
+            "descriptor {d} has an invalid media type {}",
+            quote(&desc.media_type, 80)
+        ));
+    }
+    if depth > MAX_TREE_DEPTH {
+        return Err(format!("index {d} nests deeper than {MAX_TREE_DEPTH} levels"));
+    }
     let data = blobs.get(&d).ok_or_else(|| format!("blob {d} is missing"))?;
+    if data.len() as u64 != desc.size {
+        return Err(format!(
+            "blob {d} is {} bytes, its descriptor says {}",
+            data.len(),
+            desc.size
+        ));
+    }
     if desc.media_type == oci::MEDIA_INDEX {
         let index: Index = serde_json::from_slice(data).map_err(|e| format!("index {d}: {e}"))?;
         for m in &index.manifests {
-            check_tree(m, blobs)?;
+            check_tree(m, blobs, depth + 1)?;
         }
     } else if desc.media_type == oci::MEDIA_MANIFEST {
         let m: Manifest = serde_json::from_slice(data).map_err(|e| format!("manifest {d}: {e}"))?;
         for l in std::iter::once(&m.config).chain(&m.layers) {
-            check_tree(l, blobs)?;
+            check_tree(l, blobs, depth + 1)?;
         }
+    } else if oci::is_yaml_config(&desc.media_type) {
+        let text = std::str::from_utf8(data).map_err(|e| format!("config blob {d} is not UTF-8 ({e})"))?;
+        check_yaml_depth(text).map_err(|e| format!("config blob {d}: {e}"))?;
     }
     Ok(())
 }

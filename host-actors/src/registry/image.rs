@@ -16,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rig_kernel::GadgetMetadata;
+use rig_kernel::input::{YamlTooDeep, check_yaml_depth, escape_control, quote, shorten};
 use rig_kernel::metadata::MetadataError;
 
 use super::metadata;
@@ -81,7 +82,7 @@ pub enum ImageError {
         source: serde_yaml::Error,
     },
     /// `SOURCE_DATE_EPOCH` is not a number of seconds.
-    #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds since 1970")]
+    #[error("SOURCE_DATE_EPOCH={0} is not a number of seconds since 1970")]
     SourceDateEpoch(String),
     /// An image document is not the JSON it should be.
     #[error("image {reference}: malformed {what}: {source}")]
@@ -105,11 +106,11 @@ pub enum ImageError {
         available: String,
     },
     /// The image is not of the expected kind.
-    #[error("image {reference} is a {found:?} artifact, not a {expected}")]
+    #[error("image {reference} is {}, not a {expected}", artifact_name(.found.as_deref()))]
     WrongArtifact {
         /// The image.
         reference: String,
-        /// What it is.
+        /// Its artifact type, if it has one.
         found: Option<String>,
         /// What was wanted.
         expected: &'static str,
@@ -122,6 +123,45 @@ pub enum ImageError {
         /// The layer type.
         media_type: &'static str,
     },
+    /// A blob of the image is missing, tampered with or not the size its descriptor says.
+    #[error("image {reference}: {source}")]
+    Blob {
+        /// The image.
+        reference: String,
+        /// What the store found.
+        #[source]
+        source: StoreError,
+    },
+    /// The config blob is not UTF-8 text.
+    #[error("image {reference}: config blob {digest} is not UTF-8 text ({source})")]
+    ConfigNotUtf8 {
+        /// The image.
+        reference: String,
+        /// The config blob.
+        digest: String,
+        /// Where the first bad byte is.
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    /// The config blob's YAML nests too deep to parse safely.
+    #[error("image {reference}: config blob {digest}: {source}")]
+    ConfigTooDeep {
+        /// The image.
+        reference: String,
+        /// The config blob.
+        digest: String,
+        /// Where the limit was passed.
+        #[source]
+        source: YamlTooDeep,
+    },
+}
+
+/// How an artifact type reads in a message: quoted, or "an image without artifact type".
+fn artifact_name(found: Option<&str>) -> String {
+    match found {
+        Some(t) => format!("a {} artifact", quote(t, 80)),
+        None => "an image without artifact type".to_owned(),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
@@ -158,7 +198,7 @@ pub struct Package {
 /// RFC 3339 time of `SOURCE_DATE_EPOCH`, or of now.
 pub fn created_time() -> Result<String, ImageError> {
     let secs = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.trim().is_empty() => s.trim().parse::<i64>().map_err(|_| ImageError::SourceDateEpoch(s))?,
+        Ok(s) if !s.trim().is_empty() => s.trim().parse::<i64>().map_err(|_| ImageError::SourceDateEpoch(quote(&s, 40)))?,
         _ => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -462,6 +502,12 @@ impl ImageContent {
 
 /// Picks the manifest for this machine out of an index or manifest descriptor.
 pub fn platform_manifest(store: &Store, reference: &str, desc: &Descriptor) -> Result<Manifest, ImageError> {
+    let blob = |d: &Descriptor| {
+        store.read(d).map_err(|source| ImageError::Blob {
+            reference: reference.to_owned(),
+            source,
+        })
+    };
     let malformed = |what| {
         let reference = reference.to_owned();
         move |source| ImageError::Malformed {
@@ -471,7 +517,7 @@ pub fn platform_manifest(store: &Store, reference: &str, desc: &Descriptor) -> R
         }
     };
     let manifest_desc = if desc.media_type == oci::MEDIA_INDEX {
-        let index: Index = serde_json::from_slice(&store.read(desc)?).map_err(malformed("image index"))?;
+        let index: Index = serde_json::from_slice(&blob(desc)?).map_err(malformed("image index"))?;
         let arch = oci::host_arch();
         index
             .manifests
@@ -489,22 +535,32 @@ pub fn platform_manifest(store: &Store, reference: &str, desc: &Descriptor) -> R
                     .manifests
                     .iter()
                     .filter_map(|m| m.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)))
+                    .map(|p| escape_control(&p).into_owned())
                     .collect::<Vec<_>>()
-                    .join(", "),
+                    .join(", ")
+                    .chars()
+                    .take(200)
+                    .collect(),
             })?
     } else {
         desc.clone()
     };
-    serde_json::from_slice(&store.read(&manifest_desc)?).map_err(malformed("manifest"))
+    serde_json::from_slice(&blob(&manifest_desc)?).map_err(malformed("manifest"))
 }
 
 /// Reads an image out of the store, checking every digest.
 pub fn open(store: &Store, reference: &str, desc: &Descriptor) -> Result<ImageContent, ImageError> {
     let manifest = platform_manifest(store, reference, desc)?;
-    let config = store.read(&manifest.config)?;
+    let blob = |d: &Descriptor| {
+        store.read(d).map_err(|source| ImageError::Blob {
+            reference: reference.to_owned(),
+            source,
+        })
+    };
+    let config = blob(&manifest.config)?;
     let mut layers = Vec::new();
     for l in &manifest.layers {
-        layers.push((l.clone(), store.read(l)?));
+        layers.push((l.clone(), blob(l)?));
     }
     Ok(ImageContent {
         digest: super::store::parse_digest(&desc.digest, store.root())?,
@@ -512,6 +568,23 @@ pub fn open(store: &Store, reference: &str, desc: &Descriptor) -> Result<ImageCo
         config,
         layers,
     })
+}
+
+/// The config blob as YAML text rig may parse: UTF-8, and nesting no deeper than
+/// [`rig_kernel::input::MAX_YAML_DEPTH`] (libyaml is quadratic in depth).
+pub fn config_text<'a>(content: &'a ImageContent, reference: &str) -> Result<&'a str, ImageError> {
+    let digest = || shorten(&content.manifest.config.digest, 80).into_owned();
+    let text = std::str::from_utf8(&content.config).map_err(|source| ImageError::ConfigNotUtf8 {
+        reference: reference.to_owned(),
+        digest: digest(),
+        source,
+    })?;
+    check_yaml_depth(text).map_err(|source| ImageError::ConfigTooDeep {
+        reference: reference.to_owned(),
+        digest: digest(),
+        source,
+    })?;
+    Ok(text)
 }
 
 /// Turns a gadget image into a loadable [`Gadget`].
@@ -530,10 +603,7 @@ pub fn gadget(content: &ImageContent, reference: &str) -> Result<Gadget, ImageEr
         media_type: oci::MEDIA_EBPF,
     })?;
     let meta = if content.manifest.config.media_type == oci::MEDIA_GADGET_CONFIG {
-        GadgetMetadata::parse(
-            &String::from_utf8_lossy(&content.config),
-            &format!("{reference} (gadget.yaml)"),
-        )?
+        GadgetMetadata::parse(config_text(content, reference)?, &format!("{reference} (gadget.yaml)"))?
     } else {
         GadgetMetadata::default()
     };

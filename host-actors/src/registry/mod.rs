@@ -67,12 +67,12 @@ pub enum RegistryError {
     },
     /// A gadget built from source cannot be verified.
     #[error(
-        "{what} {reference:?} cannot be verified: only signed images run with --verify-image (build and sign an image, or pass --verify-image=false)"
+        "{what} {reference} cannot be verified: only signed images run with --verify-image (build and sign an image, or pass --verify-image=false)"
     )]
     NotVerifiable {
         /// What it is (bundled gadget, folder, object file).
         what: &'static str,
-        /// What the user typed.
+        /// What the user typed, quoted and shortened.
         reference: String,
     },
 }
@@ -96,7 +96,10 @@ impl FromStr for PullPolicy {
             "always" => Ok(PullPolicy::Always),
             "missing" => Ok(PullPolicy::Missing),
             "never" => Ok(PullPolicy::Never),
-            other => Err(format!("unknown pull policy {other:?} (always, missing or never)")),
+            other => Err(format!(
+                "unknown pull policy {} (always, missing or never)",
+                rig_kernel::input::quote(other, 40)
+            )),
         }
     }
 }
@@ -159,7 +162,7 @@ impl ImageOptions {
         if self.verifying() {
             return Err(RegistryError::NotVerifiable {
                 what,
-                reference: reference.to_owned(),
+                reference: rig_kernel::input::quote(reference, 80),
             });
         }
         let allowed = AllowedGadgets::parse(&self.allowed_gadgets)?;
@@ -169,7 +172,7 @@ impl ImageOptions {
                 Some(r) if what == "bundled gadget" => allowed.check(&r, None)?,
                 _ => {
                     return Err(PolicyError::NotAllowed {
-                        reference: reference.to_owned(),
+                        reference: rig_kernel::input::quote(reference, 80),
                         allowed: self.allowed_gadgets.join(", "),
                     }
                     .into());

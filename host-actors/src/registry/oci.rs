@@ -192,6 +192,27 @@ impl Default for Index {
     }
 }
 
+/// Whether `media_type` is a well-formed `type/subtype` (RFC 6838 restricted names, at most 255
+/// characters): what may be sent as a `Content-Type` and printed without escaping.
+pub fn valid_media_type(media_type: &str) -> bool {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    media_type.len() <= 255
+        && media_type
+            .split_once('/')
+            .is_some_and(|(t, sub)| name(t) && name(sub))
+}
+
+/// Whether a config of this media type is YAML rig parses (gadget.yaml, operator.yaml).
+pub fn is_yaml_config(media_type: &str) -> bool {
+    media_type == MEDIA_GADGET_CONFIG || media_type == MEDIA_OPERATOR_CONFIG
+}
+
 /// Serializes a document as compact JSON (stable: struct order, sorted maps).
 pub fn to_json<T: Serialize>(doc: &T) -> Vec<u8> {
     serde_json::to_vec(doc).expect("OCI documents always serialize")

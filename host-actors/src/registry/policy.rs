@@ -13,9 +13,9 @@ use super::reference::{Digest, ImageRef, ReferenceError, default_registry};
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A pattern does not parse.
-    #[error("--allowed-gadgets: bad pattern {pattern:?}: {source}")]
+    #[error("--allowed-gadgets: bad pattern {pattern}: {source}")]
     Pattern {
-        /// The pattern.
+        /// The pattern, quoted and shortened.
         pattern: String,
         /// Why.
         #[source]
@@ -56,7 +56,7 @@ impl AllowedGadgets {
             }
             out.text.push(p.to_owned());
             let err = |source| PolicyError::Pattern {
-                pattern: p.to_owned(),
+                pattern: rig_kernel::input::quote(p, 80),
                 source,
             };
             if let Some(prefix) = p.strip_suffix('*') {

@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rig_kernel::input::quote;
+
 /// The default registry (host plus path prefix) when `$RIG_DEFAULT_REGISTRY` is unset.
 pub const DEFAULT_REGISTRY: &str = "ghcr.io/rig-gadgets";
 
@@ -30,9 +32,9 @@ pub enum ReferenceError {
     #[error("empty image reference")]
     Empty,
     /// A character or component that references cannot have.
-    #[error("invalid image reference {reference:?}: {why}")]
+    #[error("invalid image reference {reference}: {why}")]
     Invalid {
-        /// What was given.
+        /// What was given, quoted, escaped and shortened.
         reference: String,
         /// What is wrong.
         why: &'static str,
@@ -70,12 +72,12 @@ impl FromStr for Digest {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex = s.strip_prefix("sha256:").ok_or_else(|| ReferenceError::Invalid {
-            reference: s.to_owned(),
+            reference: quote(s, 80),
             why: "digests must start with sha256:",
         })?;
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
             return Err(ReferenceError::Invalid {
-                reference: s.to_owned(),
+                reference: quote(s, 80),
                 why: "a sha256 digest has 64 lower-case hex digits",
             });
         }
@@ -135,7 +137,7 @@ impl ImageRef {
         }
         let s = s.strip_prefix("oci://").unwrap_or(s);
         let invalid = |why| ReferenceError::Invalid {
-            reference: s.to_owned(),
+            reference: quote(s, 80),
             why,
         };
         let (rest, digest) = match s.split_once('@') {

@@ -27,7 +27,8 @@ use p256::ecdsa::VerifyingKey;
 use super::oci::{self, Descriptor, Index, Manifest};
 use super::reference::{Digest, ImageRef};
 use super::sign::{self, SignError};
-use super::store::{Store, StoreError};
+use super::store::{MAX_BLOB_SIZE, Store, StoreError};
+use rig_kernel::input::quote;
 
 /// Why talking to a registry failed.
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +70,34 @@ pub enum RemoteError {
         source: serde_json::Error,
     },
     /// The registry sent a media type rig does not handle.
-    #[error("pulling {reference}: unsupported manifest media type {media_type:?}")]
+    #[error("pulling {reference}: unsupported manifest media type {media_type}")]
     MediaType {
         /// The image.
         reference: String,
-        /// What it is.
+        /// What it is, quoted and shortened.
         media_type: String,
+    },
+    /// A descriptor's media type cannot be sent as a Content-Type header.
+    #[error("pushing {reference}: descriptor {digest} has an invalid media type {media_type}")]
+    BadMediaType {
+        /// The image.
+        reference: String,
+        /// The descriptor's digest.
+        digest: String,
+        /// The media type, quoted and shortened.
+        media_type: String,
+    },
+    /// A blob is not the size its descriptor says, or larger than rig accepts.
+    #[error("pulling {reference}: blob {digest} is {actual} bytes, its descriptor says {expected}")]
+    WrongSize {
+        /// The image.
+        reference: String,
+        /// The blob.
+        digest: String,
+        /// What the descriptor says.
+        expected: u64,
+        /// What arrived (`more than N` when the transfer was cut off).
+        actual: String,
     },
     /// The auth file could not be read or written.
     #[error("{path}: {why}")]
@@ -269,15 +292,24 @@ fn client(registry: &str, opts: &RemoteOptions) -> Client {
     })
 }
 
-/// A writer into memory that reports progress.
+/// A writer into memory that reports progress and refuses more than `limit` bytes.
 struct Sink {
     buf: Vec<u8>,
+    limit: u64,
+    overflowed: bool,
     progress: Option<Arc<dyn Progress>>,
 }
 
 impl tokio::io::AsyncWrite for Sink {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
+        if this.buf.len() as u64 + data.len() as u64 > this.limit {
+            this.overflowed = true;
+            return Poll::Ready(Err(std::io::Error::other(format!(
+                "the blob is larger than its descriptor's {} bytes",
+                this.limit
+            ))));
+        }
         this.buf.extend_from_slice(data);
         if let Some(p) = &this.progress {
             p.advance(data.len() as u64);
@@ -331,14 +363,33 @@ impl Session<'_> {
     }
 
     async fn blob(&self, desc: &Descriptor) -> Result<Vec<u8>, RemoteError> {
+        let wrong_size = |actual: String| RemoteError::WrongSize {
+            reference: self.reference.to_string(),
+            digest: quote(&desc.digest, 80),
+            expected: desc.size,
+            actual,
+        };
+        if desc.size > MAX_BLOB_SIZE {
+            return Err(wrong_size(format!("more than rig pulls ({MAX_BLOB_SIZE})")));
+        }
+        // The size is the registry's word: reserve only a bounded part of it up front.
         let mut sink = Sink {
-            buf: Vec::with_capacity(desc.size as usize),
+            buf: Vec::with_capacity(desc.size.min(1 << 20) as usize),
+            limit: desc.size,
+            overflowed: false,
             progress: self.opts.progress.clone(),
         };
-        self.client
+        let pulled = self
+            .client
             .pull_blob(&self.reference.to_oci(), desc.digest.as_str(), &mut sink)
-            .await
-            .map_err(self.fail())?;
+            .await;
+        if sink.overflowed {
+            return Err(wrong_size(format!("more than {}", desc.size)));
+        }
+        pulled.map_err(self.fail())?;
+        if sink.buf.len() as u64 != desc.size {
+            return Err(wrong_size(sink.buf.len().to_string()));
+        }
         // oci-client checks the digest; check again so nothing unverified reaches the store.
         let actual = Digest::of(&sink.buf);
         if actual.as_str() != desc.digest {
@@ -444,7 +495,7 @@ pub async fn pull(
     } else {
         return Err(RemoteError::MediaType {
             reference: reference.to_string(),
-            media_type,
+            media_type: quote(&media_type, 80),
         });
     }
     blobs.push(top);
@@ -609,12 +660,17 @@ async fn push_tree(
                 .map_err(s.fail())?;
         }
     }
+    // The media type may come from an imported tarball's index.json: check before sending it.
+    let content_type = oci::valid_media_type(&desc.media_type)
+        .then(|| desc.media_type.parse().ok())
+        .flatten()
+        .ok_or_else(|| RemoteError::BadMediaType {
+            reference: reference.to_string(),
+            digest: quote(&desc.digest, 80),
+            media_type: quote(&desc.media_type, 80),
+        })?;
     s.client
-        .push_manifest_raw(
-            &oref,
-            top,
-            desc.media_type.parse().expect("media types are valid headers"),
-        )
+        .push_manifest_raw(&oref, top, content_type)
         .await
         .map_err(s.fail())?;
     if let Some(p) = &opts.progress {

@@ -8,17 +8,23 @@
 //! [`Store::lock`]; `index.json` itself is replaced atomically, so readers need no lock. That
 //! fixes the corruption Inspektor Gadget once had under parallel builds. Removing the last tag
 //! of an image garbage-collects every blob no tag reaches any more; removing one of several
-//! tags of the same digest only untags. Every blob read is checked against its digest: a
-//! tampered store is reported, never run.
+//! tags of the same digest only untags. Every blob read is checked against its descriptor — at
+//! most `size + 1` bytes are read, then the size and the digest must match — so a tampered or
+//! swollen store is reported, never run and never read whole into memory. An `oci-layout` of a
+//! version other than 1.x is refused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
 use super::oci::{self, ANN_REF_NAME, Descriptor, Index, Manifest};
 use super::reference::{Digest, ImageRef};
+use rig_kernel::input::quote;
+
+/// The largest blob rig reads or pulls (1 GiB): a descriptor claiming more is refused unread.
+pub const MAX_BLOB_SIZE: u64 = 1 << 30;
 
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +56,40 @@ pub enum StoreError {
         digest: Digest,
         /// What the content hashes to.
         actual: Digest,
+    },
+    /// A blob's size is not what its descriptor says.
+    #[error("blob {digest} is {actual} bytes, its descriptor says {expected}")]
+    WrongSize {
+        /// The blob.
+        digest: Digest,
+        /// The descriptor's size.
+        expected: u64,
+        /// What the file holds (`more than N` when it is larger).
+        actual: String,
+    },
+    /// A descriptor claims a blob larger than [`MAX_BLOB_SIZE`].
+    #[error("blob {digest} claims {size} bytes, more than rig reads ({MAX_BLOB_SIZE})")]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// The claimed size.
+        size: u64,
+    },
+    /// A descriptor's digest is not `sha256:` and 64 lower-case hex digits.
+    #[error("image store {path}: invalid digest {digest} (expected sha256: and 64 hex digits)")]
+    BadDigest {
+        /// The document holding it.
+        path: PathBuf,
+        /// The digest, quoted and shortened.
+        digest: String,
+    },
+    /// `oci-layout` is missing its version or names one rig does not read.
+    #[error("{path}: unsupported OCI image layout version {version} (rig reads 1.0.0)")]
+    LayoutVersion {
+        /// The `oci-layout` file (or the tarball it came from).
+        path: PathBuf,
+        /// The version found, quoted.
+        version: String,
     },
     /// A blob is missing.
     #[error("image store {root}: blob {digest} is missing")]
@@ -133,7 +173,13 @@ impl Store {
         let blobs = root.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io(&blobs))?;
         let layout = root.join("oci-layout");
-        if !layout.is_file() {
+        if layout.is_file() {
+            let mut text = Vec::new();
+            File::open(&layout)
+                .and_then(|f| f.take(4096).read_to_end(&mut text))
+                .map_err(io(&layout))?;
+            check_layout(&text, &layout)?;
+        } else {
             atomic_write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         let store = Store { root };
@@ -193,11 +239,27 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
-    /// Reads a blob and checks it against its digest.
+    /// Reads a blob of unknown size (at most [`MAX_BLOB_SIZE`]) and checks its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        self.read_bounded(digest, None)
+    }
+
+    /// Reads a blob that must be exactly `size` bytes, and checks its digest.
+    pub fn read_sized(&self, digest: &Digest, size: u64) -> Result<Vec<u8>, StoreError> {
+        self.read_bounded(digest, Some(size))
+    }
+
+    fn read_bounded(&self, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>, StoreError> {
+        let limit = size.unwrap_or(MAX_BLOB_SIZE);
+        if limit > MAX_BLOB_SIZE {
+            return Err(StoreError::TooLarge {
+                digest: digest.clone(),
+                size: limit,
+            });
+        }
         let path = self.blob_path(digest);
-        let data = match fs::read(&path) {
-            Ok(d) => d,
+        let file = match File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::MissingBlob {
                     root: self.root.clone(),
@@ -206,6 +268,17 @@ impl Store {
             }
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
+        // One byte more than allowed tells "too large" from "exact" without reading it all.
+        let mut data = Vec::new();
+        file.take(limit + 1).read_to_end(&mut data).map_err(io(&path))?;
+        let len = data.len() as u64;
+        if len > limit || size.is_some_and(|s| s != len) {
+            return Err(StoreError::WrongSize {
+                digest: digest.clone(),
+                expected: limit,
+                actual: if len > limit { format!("more than {limit}") } else { len.to_string() },
+            });
+        }
         let actual = Digest::of(&data);
         if &actual != digest {
             return Err(StoreError::Tampered {
@@ -219,7 +292,7 @@ impl Store {
     /// Reads the blob a descriptor points to.
     pub fn read(&self, desc: &Descriptor) -> Result<Vec<u8>, StoreError> {
         let digest = parse_digest(&desc.digest, &self.index_path())?;
-        self.read_blob(&digest)
+        self.read_sized(&digest, desc.size)
     }
 
     /// Writes a blob (idempotent) and returns its digest. Call with the lock held.
@@ -352,19 +425,20 @@ impl Store {
 
     /// Every blob reachable from a tag.
     pub fn reachable(&self) -> Result<BTreeSet<Digest>, StoreError> {
-        let mut seen = BTreeSet::new();
+        let mut seen = BTreeMap::new();
         for d in self.read_index()?.manifests {
             self.walk(&d, &mut seen)?;
         }
-        Ok(seen)
+        Ok(seen.into_keys().collect())
     }
 
-    /// Adds `desc` and everything it references to `seen` (missing blobs are skipped).
-    pub fn walk(&self, desc: &Descriptor, seen: &mut BTreeSet<Digest>) -> Result<(), StoreError> {
+    /// Adds `desc` and everything it references to `seen`, each blob with the size its
+    /// descriptor gives (missing or unreadable documents are skipped).
+    pub fn walk(&self, desc: &Descriptor, seen: &mut BTreeMap<Digest, u64>) -> Result<(), StoreError> {
         let Some(digest) = desc.digest() else {
             return Ok(());
         };
-        if !seen.insert(digest.clone()) {
+        if seen.insert(digest.clone(), desc.size).is_some() {
             return Ok(());
         }
         let is_index = desc.media_type == oci::MEDIA_INDEX;
@@ -372,7 +446,7 @@ impl Store {
         if !is_index && !is_manifest {
             return Ok(());
         }
-        let Ok(data) = fs::read(self.blob_path(&digest)) else {
+        let Ok(data) = self.read_sized(&digest, desc.size) else {
             return Ok(());
         };
         if is_index {
@@ -413,11 +487,28 @@ impl Store {
 
 /// Parses a descriptor digest, naming the document it came from on failure.
 pub(crate) fn parse_digest(s: &str, path: &Path) -> Result<Digest, StoreError> {
-    s.parse().map_err(|_| StoreError::Malformed {
+    s.parse().map_err(|_| StoreError::BadDigest {
         path: path.to_owned(),
-        what: "digest",
-        source: serde::de::Error::custom(format!("invalid digest {s:?}")),
+        digest: quote(s, 80),
     })
+}
+
+/// Checks the text of an `oci-layout` file: JSON with an `imageLayoutVersion` of 1.x.
+pub(crate) fn check_layout(text: &[u8], path: &Path) -> Result<(), StoreError> {
+    let version = serde_json::from_slice::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("imageLayoutVersion").and_then(|v| v.as_str()).map(str::to_owned));
+    match version {
+        Some(v) if v == "1.0.0" || v.starts_with("1.0.") || v.starts_with("1.1.") => Ok(()),
+        Some(v) => Err(StoreError::LayoutVersion {
+            path: path.to_owned(),
+            version: quote(&v, 40),
+        }),
+        None => Err(StoreError::LayoutVersion {
+            path: path.to_owned(),
+            version: "(none: not a JSON object with imageLayoutVersion)".to_owned(),
+        }),
+    }
 }
 
 /// Writes a file atomically: a unique temporary file beside it, then rename.
