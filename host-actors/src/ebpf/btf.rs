@@ -324,6 +324,21 @@ impl Btf {
         })
     }
 
+    /// Names of the variables a data section lists (`.maps`: the BTF-defined maps).
+    pub fn datasec_vars(&self, section: &str) -> Vec<&str> {
+        self.types
+            .iter()
+            .filter(|t| t.name == section)
+            .filter_map(|t| match &t.kind {
+                BtfKind::Datasec(vars) => Some(vars),
+                _ => None,
+            })
+            .flatten()
+            .filter(|id| matches!(self.get(**id).kind, BtfKind::Var(_)))
+            .map(|id| self.get(*id).name.as_str())
+            .collect()
+    }
+
     /// Finds a struct (or union) by name.
     pub fn find_struct(&self, name: &str) -> Option<u32> {
         self.types

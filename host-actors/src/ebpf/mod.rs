@@ -13,6 +13,7 @@ pub mod source;
 
 use std::sync::Arc;
 
+use rig_kernel::input::escape_control;
 use rig_kernel::{GadgetMetadata, Schema};
 
 use layout::LayoutError;
@@ -122,12 +123,12 @@ impl Gadget {
                 kind: DatasourceKind::Snapshotter { programs },
             });
         }
-        if datasources.is_empty()
-            && let Some(m) = object.mapiters.first()
-        {
+        // Map iterators are not run yet: refuse them, alone or next to a tracer, rather than
+        // run the gadget with a datasource missing.
+        if let Some(m) = object.mapiters.first() {
             return Err(GadgetError::Unsupported {
                 path,
-                what: format!("GADGET_MAPITER {}", m.name),
+                what: format!("GADGET_MAPITER({}, {})", escape_control(&m.name), escape_control(&m.map)),
             });
         }
         let params = params::param_defs(&object, &metadata);

@@ -7,8 +7,20 @@
 //! variable. A corrupt object is refused here with an error naming the file.
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use rig_kernel::input::quote;
 
 use super::btf::{Btf, BtfError, BtfKind};
+use super::layout::name_list;
+
+/// Marker prefixes rig reads; any other `const void *gadget_…` global is an unknown marker.
+const MARKERS: &[&str] = &[
+    "gadget_tracer_",
+    "gadget_snapshotter_",
+    "gadget_iter_",
+    "gadget_mapiter_",
+    "gadget_param_",
+    "gadget_map_tracer_",
+];
 
 /// A program and the section that says where it attaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +112,7 @@ pub enum ObjectError {
         source: BtfError,
     },
     /// A marker is malformed.
-    #[error("{path}: malformed marker {marker:?}: {why}")]
+    #[error("{path}: malformed marker {}: {why}", quote(marker, 120))]
     Marker {
         /// The object.
         path: String,
@@ -116,6 +128,26 @@ pub enum ObjectError {
         path: String,
         /// The variable.
         var: String,
+    },
+    /// A tracer reads a ring buffer the object does not define.
+    #[error("{path}: tracer {} reads map {}, which the object does not define (its maps: {maps})", quote(tracer, 64), quote(map, 64))]
+    MissingMap {
+        /// The object.
+        path: String,
+        /// The tracer (datasource) name.
+        tracer: String,
+        /// The map it names.
+        map: String,
+        /// The maps there are, listed briefly.
+        maps: String,
+    },
+    /// Two markers declare the same datasource name.
+    #[error("{path}: datasource {} is declared twice", quote(name, 64))]
+    DuplicateDatasource {
+        /// The object.
+        path: String,
+        /// The name.
+        name: String,
     },
     /// The object declares no datasource.
     #[error("{path}: declares no GADGET_TRACER, GADGET_SNAPSHOTTER or GADGET_MAPITER")]
@@ -259,8 +291,74 @@ impl GadgetObject {
         if out.tracers.is_empty() && out.snapshotters.is_empty() && out.mapiters.is_empty() {
             return Err(ObjectError::NoDatasource { path: path.into() });
         }
+        out.check_declarations(&elf)?;
+        let unknown: Vec<&str> = btf
+            .vars()
+            .filter(|(n, ty)| {
+                n.starts_with("gadget_")
+                    && !MARKERS.iter().any(|m| n.starts_with(m))
+                    && btf.resolve(*ty).is_ok_and(|(b, _)| btf.get(b).kind == BtfKind::Ptr)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        if !unknown.is_empty() {
+            tracing::warn!(
+                object = path,
+                "{} unknown gadget marker(s) ignored: {}",
+                unknown.len(),
+                name_list(&unknown)
+            );
+        }
         out.bytes = bytes;
         Ok(out)
+    }
+
+    /// Every map the object defines: BTF-defined maps (`.maps`) and legacy `maps` symbols.
+    fn map_names(&self, elf: &object::File<'_>) -> Vec<String> {
+        let mut maps: Vec<String> = self.btf.datasec_vars(".maps").into_iter().map(str::to_owned).collect();
+        for sym in elf.symbols() {
+            let Some(sec) = sym.section_index().and_then(|i| elf.section_by_index(i).ok()) else {
+                continue;
+            };
+            if sec.name().is_ok_and(|n| n == "maps" || n.starts_with("maps/"))
+                && let Ok(name) = sym.name()
+            {
+                maps.push(name.to_owned());
+            }
+        }
+        maps.sort();
+        maps.dedup();
+        maps
+    }
+
+    /// Tracers name maps that exist; no datasource name is declared twice.
+    fn check_declarations(&self, elf: &object::File<'_>) -> Result<(), ObjectError> {
+        let maps = self.map_names(elf);
+        for t in &self.tracers {
+            if !maps.contains(&t.map) {
+                return Err(ObjectError::MissingMap {
+                    path: self.path.clone(),
+                    tracer: t.name.clone(),
+                    map: t.map.clone(),
+                    maps: if maps.is_empty() { "none".into() } else { name_list(&maps) },
+                });
+            }
+        }
+        let mut names: Vec<&str> = self
+            .tracers
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(self.snapshotters.iter().map(|s| s.name.as_str()))
+            .chain(self.mapiters.iter().map(|m| m.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ObjectError::DuplicateDatasource {
+                path: self.path.clone(),
+                name: w[0].to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The section of a program.
