@@ -234,6 +234,46 @@ pub enum SchemaError {
         /// The repeated name.
         name: String,
     },
+    /// A field does not fit the row: it would make [`crate::Batch`] read past a row.
+    #[error("datasource {datasource}: field {name} ({start}..{end}) lies outside the {size}-byte {part}")]
+    OutsideRecord {
+        /// The datasource.
+        datasource: String,
+        /// The field, quoted and escaped.
+        name: String,
+        /// First byte of the field.
+        start: u64,
+        /// One past its last byte.
+        end: u64,
+        /// Size of the part it must lie in.
+        size: u64,
+        /// `raw record` for inline fields, `row` for heap slots.
+        part: &'static str,
+    },
+    /// The row would be larger than [`MAX_ROW_SIZE`].
+    #[error("datasource {datasource}: rows of {size} bytes are larger than the maximum of {MAX_ROW_SIZE}")]
+    RowTooLarge {
+        /// The datasource.
+        datasource: String,
+        /// The size asked for.
+        size: u64,
+    },
+    /// The `rest` field (trailing record bytes) is not a heap-backed field of this schema.
+    #[error("datasource {datasource}: the field for trailing record bytes must be a string or bytes field stored in the heap")]
+    BadRest {
+        /// The datasource.
+        datasource: String,
+    },
+    /// A derived field names a source field that does not exist.
+    #[error("datasource {datasource}: field {name} is derived from field #{source_id}, which does not exist")]
+    BadDerivation {
+        /// The datasource.
+        datasource: String,
+        /// The derived field, quoted and escaped.
+        name: String,
+        /// The missing source id.
+        source_id: u32,
+    },
     /// A field does not exist.
     #[error("datasource {datasource} has no field {name:?} (fields: {known})")]
     UnknownField {
@@ -317,29 +357,85 @@ impl SchemaBuilder {
         &mut self.schema.annotations
     }
 
-    /// Lays out heap slots after the raw part and checks names are unique.
+    /// Lays out heap slots after the raw part and checks the invariants [`crate::Batch`] relies on:
+    /// names are unique, every inline field lies inside the raw record (`offset + size <=
+    /// raw_size`, no overflow), rows are at most [`MAX_ROW_SIZE`] bytes, the `rest` field is
+    /// heap-backed, and derivations name existing fields.
     pub fn build(mut self) -> Result<Arc<Schema>, SchemaError> {
-        let base = self.schema.raw_size.div_ceil(8) * 8;
+        let ds = || self.schema.datasource.clone();
+        let base = u64::from(self.schema.raw_size).div_ceil(8) * 8;
+        let row_size = (base + u64::from(self.heap_slots) * 8).max(8);
+        if row_size > u64::from(MAX_ROW_SIZE) {
+            return Err(SchemaError::RowTooLarge { datasource: ds(), size: row_size });
+        }
+        // Both fit in u32: row_size <= MAX_ROW_SIZE.
+        let base = base as u32;
+        self.schema.row_size = row_size as u32;
         for f in &mut self.schema.fields {
             if let Storage::Heap { slot } = &mut f.storage {
                 *slot = base + *slot * 8;
             }
         }
-        self.schema.row_size = (base + self.heap_slots * 8).max(8);
-        let mut seen = std::collections::HashSet::new();
-        for f in &self.schema.fields {
-            if !seen.insert(f.name.as_str()) {
-                return Err(SchemaError::DuplicateField {
-                    datasource: self.schema.datasource.clone(),
-                    name: f.name.clone(),
-                });
-            }
-        }
+        self.schema.check()?;
         Ok(Arc::new(self.schema))
     }
 }
 
+/// Largest row a schema may describe (raw record plus heap slots): 1 MiB.
+pub const MAX_ROW_SIZE: u32 = 1 << 20;
+
 impl Schema {
+    /// Checks the layout invariants every [`crate::Batch`] accessor relies on (see
+    /// [`SchemaBuilder::build`]); schemas assembled by hand (e.g. from an operator's answer) call
+    /// it before use.
+    pub fn check(&self) -> Result<(), SchemaError> {
+        let ds = || self.datasource.clone();
+        let (raw, rs) = (u64::from(self.raw_size), u64::from(self.row_size));
+        if rs == 0 || !rs.is_multiple_of(8) || rs > u64::from(MAX_ROW_SIZE) || raw > rs {
+            return Err(SchemaError::RowTooLarge { datasource: ds(), size: rs.max(raw) });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.fields {
+            if !seen.insert(f.name.as_str()) {
+                return Err(SchemaError::DuplicateField { datasource: ds(), name: f.name.clone() });
+            }
+            let (start, end, size, part) = match f.storage {
+                Storage::Inline { offset, size } => {
+                    (u64::from(offset), u64::from(offset) + u64::from(size), raw, "raw record")
+                }
+                Storage::Heap { slot } => (u64::from(slot), u64::from(slot) + 8, rs, "row"),
+            };
+            if end > size {
+                return Err(SchemaError::OutsideRecord {
+                    datasource: ds(),
+                    name: crate::input::quote(&f.name, 80),
+                    start,
+                    end,
+                    size,
+                    part,
+                });
+            }
+            if let Some(d) = &f.derived
+                && d.source.0 as usize >= self.fields.len()
+            {
+                return Err(SchemaError::BadDerivation {
+                    datasource: ds(),
+                    name: crate::input::quote(&f.name, 80),
+                    source_id: d.source.0,
+                });
+            }
+        }
+        if let Some(rest) = self.rest
+            && !self
+                .fields
+                .get(rest.0 as usize)
+                .is_some_and(|f| matches!(f.storage, Storage::Heap { .. }))
+        {
+            return Err(SchemaError::BadRest { datasource: ds() });
+        }
+        Ok(())
+    }
+
     /// Looks a field up by its dotted name.
     pub fn find(&self, name: &str) -> Option<FieldId> {
         self.fields
@@ -402,6 +498,27 @@ mod tests {
         b.inline("a", FieldKind::U32, 0, 4);
         b.inline("a", FieldKind::U32, 4, 4);
         assert!(matches!(b.build(), Err(SchemaError::DuplicateField { .. })));
+    }
+
+    #[test]
+    fn fields_outside_the_record_are_refused() {
+        let mut b = SchemaBuilder::new("ds", 8);
+        b.inline("a", FieldKind::U64, 4, 8);
+        let e = b.build().unwrap_err().to_string();
+        assert_eq!(e, "datasource ds: field \"a\" (4..12) lies outside the 8-byte raw record");
+        let mut b = SchemaBuilder::new("ds", 8);
+        b.inline("wrap", FieldKind::Str, u32::MAX, 2);
+        assert!(matches!(b.build(), Err(SchemaError::OutsideRecord { .. })));
+        let b = SchemaBuilder::new("ds", u32::MAX);
+        assert!(matches!(b.build(), Err(SchemaError::RowTooLarge { .. })));
+        let mut b = SchemaBuilder::new("ds", 8);
+        let a = b.inline("a", FieldKind::Str, 0, 8);
+        b.set_rest(a);
+        assert!(matches!(b.build(), Err(SchemaError::BadRest { .. })));
+        let mut b = SchemaBuilder::new("ds", 8);
+        let a = b.heap("a", FieldKind::Str);
+        b.field_mut(a).derived = Some(Derivation { source: FieldId(7), special: Special::Uid });
+        assert!(matches!(b.build(), Err(SchemaError::BadDerivation { .. })));
     }
 
     #[test]
