@@ -6,8 +6,15 @@
 //! its section and the kernel's reason, keeping the verifier log. Everything loaded is owned by
 //! [`Loaded`]: dropping it detaches and unloads all of it, which is how a run cleans up on every
 //! path, including errors half-way through attaching.
+//!
+//! A verifier log can run to megabytes: [`LoadError::Verifier`] keeps all of it (as aya does) and
+//! writes it to `<cache dir>/verifier/<program>-<time>.log`, but prints only the kernel's verdict
+//! and the log's last [`LOG_TAIL_LINES`] lines (at most [`LOG_TAIL_BYTES`]) with that file's path.
+//! Hints ("kprobes are not available", "this kernel refuses fentry") are chosen from the OS error
+//! number of the failure, never by matching its text.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use aya::programs::{Iter, Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfLoader};
@@ -29,7 +36,7 @@ pub enum LoadError {
         reason: String,
     },
     /// A program failed the verifier.
-    #[error("program {program} (section {section}) was rejected by the kernel: {reason}{}", verifier_log.as_deref().map(|l| format!("\nverifier log:\n{l}")).unwrap_or_default())]
+    #[error("program {program} (section {section}) was rejected by the kernel: {reason}{}", log_summary(verifier_log.as_deref(), log_file.as_ref()))]
     Verifier {
         /// The program.
         program: String,
@@ -37,8 +44,10 @@ pub enum LoadError {
         section: String,
         /// The error chain.
         reason: String,
-        /// The verifier's log, when there is one.
+        /// The verifier's whole log, when there is one (only its tail is displayed).
         verifier_log: Option<String>,
+        /// Where the whole log was written, when it could be.
+        log_file: Option<PathBuf>,
     },
     /// A program's hook is missing or refused on this kernel.
     #[error("program {program} (section {section}) cannot attach: {reason}")]
@@ -52,7 +61,7 @@ pub enum LoadError {
     },
     /// A section rig does not know how to attach.
     #[error(
-        "program {program}: section {section:?} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)"
+        "program {program}: section {} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)", rig_kernel::input::quote(section, 120)
     )]
     UnsupportedSection {
         /// The program.
@@ -60,6 +69,75 @@ pub enum LoadError {
         /// Its section.
         section: String,
     },
+}
+
+/// Lines of the verifier log shown in an error.
+pub const LOG_TAIL_LINES: usize = 20;
+/// Most bytes of the verifier log shown in an error.
+pub const LOG_TAIL_BYTES: usize = 3072;
+
+/// The last lines of a verifier log (bounded) and where the whole log is.
+fn log_summary(log: Option<&str>, file: Option<&PathBuf>) -> String {
+    let Some(log) = log else { return String::new() };
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut tail = String::new();
+    for l in lines.iter().rev().take(LOG_TAIL_LINES) {
+        let l = rig_kernel::input::shorten(&rig_kernel::input::escape_control(l), 200).into_owned();
+        if tail.len() + l.len() + 1 > LOG_TAIL_BYTES {
+            break;
+        }
+        tail.insert_str(0, &format!("  {l}\n"));
+    }
+    let shown = tail.lines().count();
+    let mut out = format!("\nlast {shown} of {} lines of the verifier log:\n{tail}", lines.len());
+    match file {
+        Some(f) => out.push_str(&format!("whole log: {}", f.display())),
+        None => out.push_str("(the whole log could not be saved)"),
+    }
+    out
+}
+
+/// Writes a verifier log to `<cache dir>/verifier/<program>-<unix time>.log`.
+fn save_log(program: &str, log: &str) -> Option<PathBuf> {
+    let dir = crate::compile::cache_dir().join("verifier");
+    std::fs::create_dir_all(&dir).ok()?;
+    let safe: String = program
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let path = dir.join(format!("{safe}-{}.{:09}.log", now.as_secs(), now.subsec_nanos()));
+    std::fs::write(&path, log).ok()?;
+    Some(path)
+}
+
+/// The OS error number behind an error, searching its sources.
+fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error();
+        }
+        if let Some(ProgramError::SyscallError(s)) = c.downcast_ref::<ProgramError>() {
+            return s.io_error.raw_os_error();
+        }
+        if let Some(ProgramError::LoadError { io_error, .. }) = c.downcast_ref::<ProgramError>() {
+            return io_error.raw_os_error();
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// The kernel-internal "operation not supported" that bpf(2) returns for some program types.
+const ENOTSUPP: i32 = 524;
+
+/// True when aya could not find the hook's BTF type (a `tp_btf`/`fentry` target that is missing).
+fn unknown_btf_target(e: &ProgramError) -> bool {
+    matches!(e, ProgramError::Btf(aya::BtfError::UnknownBtfTypeName { .. }))
 }
 
 /// Joins an error and its sources into one line.
@@ -145,34 +223,41 @@ fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
         _ => None,
     };
     let reason = chain(&e);
-    let hint = hint(section, &reason);
-    if verifier_log.is_none() && !hint.is_empty() {
+    let hint = hint(section, &e);
+    if !hint.is_empty() {
         return LoadError::Attach {
             program: program.into(),
             section: section.into(),
             reason: format!("{reason}{hint}"),
         };
     }
+    let log_file = verifier_log.as_deref().and_then(|l| save_log(program, l));
     LoadError::Verifier {
         program: program.into(),
         section: section.into(),
-        reason,
+        reason: rig_kernel::input::shorten(&reason, 400).into_owned(),
         verifier_log,
+        log_file,
     }
 }
 
-fn hint(section: &str, reason: &str) -> &'static str {
+/// A hint for a failure, chosen from its OS error number (and aya's typed BTF lookup error).
+fn hint(section: &str, e: &ProgramError) -> &'static str {
     let kind = section.split('/').next().unwrap_or_default();
+    let errno = os_error(e);
     match kind {
         "kprobe" | "kretprobe" => {
             " (kprobes are not available on this kernel; use a tracepoint, raw_tp or tp_btf hook)"
         }
-        "fentry" | "fexit" | "lsm" | "fmod_ret" if reason.contains("ermission") || reason.contains("EPERM") => {
+        "fentry" | "fexit" | "lsm" | "fmod_ret" if matches!(errno, Some(libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | ENOTSUPP)) => {
             " (this kernel refuses fentry/fexit/lsm programs; use a tracepoint, raw_tp or tp_btf hook)"
         }
-        "tracepoint" | "tp" if reason.contains("No such file") => " (no such tracepoint on this kernel)",
-        "raw_tp" | "raw_tracepoint" | "tp_btf" if reason.contains("No such file") || reason.contains("not found") => {
+        "tracepoint" | "tp" if errno == Some(libc::ENOENT) => " (no such tracepoint on this kernel)",
+        "raw_tp" | "raw_tracepoint" | "tp_btf" if errno == Some(libc::ENOENT) || unknown_btf_target(e) => {
             " (no such tracepoint on this kernel)"
+        }
+        "fentry" | "fexit" | "lsm" | "fmod_ret" if errno == Some(libc::ENOENT) || unknown_btf_target(e) => {
+            " (no such kernel function on this kernel)"
         }
         _ => "",
     }
@@ -184,7 +269,7 @@ fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<()
         LoadError::Attach {
             program: name.into(),
             section: section.into(),
-            reason: format!("{reason}{}", hint(section, &reason)),
+            reason: format!("{reason}{}", hint(section, &e)),
         }
     };
     let load_err = |e| verifier(name, section, e);
