@@ -72,6 +72,14 @@ pub fn cache_dir() -> PathBuf {
     home.join(".cache/rig")
 }
 
+/// Parses a small YAML file (`build.yaml`) after checking its depth, so a deeply nested file is
+/// refused in linear time instead of hanging the parser.
+pub fn yaml_from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_yaml::Error> {
+    let text = String::from_utf8_lossy(bytes);
+    rig_kernel::input::check_yaml_depth(&text).map_err(<serde_yaml::Error as serde::de::Error>::custom)?;
+    serde_yaml::from_str(&text)
+}
+
 /// Names of the bundled gadgets.
 pub fn bundled() -> Vec<&'static str> {
     let mut v: Vec<&str> = embedded::FILES

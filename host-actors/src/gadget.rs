@@ -118,7 +118,7 @@ fn metadata_at(path: &Path) -> Result<GadgetMetadata, ResolveError> {
 pub fn from_dir(dir: &Path) -> Result<Gadget, ResolveError> {
     let build_path = dir.join("build.yaml");
     let build: BuildYaml = if build_path.is_file() {
-        serde_yaml::from_slice(&read(&build_path)?).map_err(|source| ResolveError::BuildYaml {
+        crate::compile::yaml_from_slice(&read(&build_path)?).map_err(|source| ResolveError::BuildYaml {
             path: build_path.display().to_string(),
             source,
         })?

@@ -306,7 +306,7 @@ fn assemble(
 pub fn package_gadget(dir: &Path, opts: &BuildOptions) -> Result<Package, ImageError> {
     let build_path = opts.build_file.clone().unwrap_or_else(|| dir.join("build.yaml"));
     let build: BuildYaml = if build_path.is_file() {
-        serde_yaml::from_slice(&read(&build_path)?).map_err(|source| ImageError::BuildYaml {
+        crate::compile::yaml_from_slice(&read(&build_path)?).map_err(|source| ImageError::BuildYaml {
             path: build_path.clone(),
             source,
         })?
