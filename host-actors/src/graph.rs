@@ -210,6 +210,9 @@ fn operator_source(node: &str, reference: &str, images: &ImageOptions) -> Result
     })
 }
 
+/// The id of the default chain's `--max-entries` node (`run` ends a stream once it forwarded N rows).
+pub const LIMIT_NODE: &str = "limit";
+
 /// The scheme of operator references that name an image.
 const OCI_PREFIX: &str = "oci://";
 
@@ -268,7 +271,7 @@ fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
         nodes.push(node("sort", "builtin/sort".into(), &p));
     }
     if let Some(n) = ops.max_entries {
-        nodes.push(node("limit", "builtin/limit".into(), &[("max-entries", n.to_string())]));
+        nodes.push(node(LIMIT_NODE, "builtin/limit".into(), &[("max-entries", n.to_string())]));
     }
     nodes
 }

@@ -3,14 +3,18 @@
 //! [`run`] wires the default graph (source → formatter → sink), validates everything the user
 //! asked for *before* the kernel is touched (parameters, `--fields`), loads and attaches the
 //! gadget, streams until a stop condition (the caller's stop signal, `--timeout`, a snapshot being
-//! complete, or a fatal stage error), then detaches, drains the graph and reports statistics.
-//! The order of teardown is fixed: detach first, so no event arrives into a half-stopped graph.
+//! complete, `--max-entries` reached, or a fatal stage error), then detaches, drains the graph
+//! and reports statistics. The order of teardown is fixed: detach first, so no event arrives into
+//! a half-stopped graph. Draining is bounded ([`rig_kernel::graph::FINISH_BOUND`]): a run always
+//! ends, naming the nodes it had to abandon. A gadget that fails to attach stops the graph
+//! without draining it, so nothing (not even a column header) is printed before the error.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use rig_kernel::{GraphReport, Pipeline};
+use rig_kernel::graph::EndAfter;
+use rig_kernel::{GraphReport, NodeSpec, Pipeline};
 use tokio::sync::watch;
 
 use crate::ebpf::load::{self, LoadError};
@@ -45,6 +49,8 @@ pub enum StopReason {
     Timeout,
     /// A snapshot was complete.
     Done,
+    /// `--max-entries` events went by (a stream without `--sort`).
+    Limit,
     /// A stage failed.
     StageFailed,
 }
@@ -131,23 +137,28 @@ pub async fn run(
         fields: opts.fields.clone(),
         out,
     };
-    let built = graph::build(&ds.schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    let mut built = graph::build(&ds.schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    if let Some(n) = stream_limit(&opts.operators, &ds.kind) {
+        built.nodes = end_after_limit(built.nodes, n);
+    }
     let pipeline = Pipeline::spawn(built.nodes, &built.entry, &ds.schema)?;
     let mut loaded = match load::load(&gadget.object, &params) {
         Ok(l) => l,
         Err(e) => {
-            pipeline.finish(SourceStats::default().node()).await;
+            pipeline.abort().await;
             return Err(e.into());
         }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut fatal = pipeline.fatal_signal();
+    let mut done = pipeline.done_signal();
     let timeout = opts.timeout;
     let stopper = tokio::spawn(async move {
         let reason = tokio::select! {
             _ = stop.wait_for(|v| *v) => StopReason::Interrupted,
             _ = async { match timeout { Some(t) => tokio::time::sleep(t).await, None => std::future::pending().await } } => StopReason::Timeout,
             _ = fatal.wait_for(|f| f.is_some()) => StopReason::StageFailed,
+            _ = done.wait_for(|d| d.is_some()) => StopReason::Limit,
         };
         let _ = stop_tx.send(true);
         reason
@@ -186,4 +197,29 @@ pub async fn run(
         source: stats,
         graph,
     })
+}
+
+/// `--max-entries N` ends a tracer's run after N events when nothing sorts them (IG does the
+/// same for non-streaming use); with `--sort` the limit applies to the sorted result at the end,
+/// and a graph file decides for itself.
+fn stream_limit(ops: &OperatorOptions, kind: &DatasourceKind) -> Option<u64> {
+    match kind {
+        DatasourceKind::Tracer { .. } if ops.sort.is_none() && ops.graph.is_none() => ops.max_entries,
+        _ => None,
+    }
+}
+
+/// Wraps the default chain's `limit` node so the run ends once it forwarded `n` rows.
+fn end_after_limit(nodes: Vec<NodeSpec>, n: u64) -> Vec<NodeSpec> {
+    let last = nodes.iter().rposition(|s| s.id == graph::LIMIT_NODE);
+    nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut spec)| {
+            if Some(i) == last {
+                spec.stage = Box::new(EndAfter::new(spec.stage, n));
+            }
+            spec
+        })
+        .collect()
 }

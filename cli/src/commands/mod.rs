@@ -86,6 +86,7 @@ pub fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // A closed stderr (`2>&1 | head`) must never panic a stage that logs.
+        .with_writer(|| rig_host::sinks::stderr::LogWriter)
         .init();
 }

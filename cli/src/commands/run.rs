@@ -208,6 +208,29 @@ fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Res
     })
 }
 
+/// The first Ctrl-C or SIGTERM stops the run cleanly (it drains within a bound); a second one
+/// exits at once with the shell's code for the signal (130 for SIGINT, 143 for SIGTERM).
+async fn stop_on_signals(stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM; stop the run with --timeout");
+        return;
+    };
+    let mut first = true;
+    loop {
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        if !first {
+            std::process::exit(code);
+        }
+        first = false;
+        tracing::info!("stopping (send the signal again to exit at once)");
+        let _ = stop.send(true);
+    }
+}
+
 impl RunCmd {
     /// Resolves the gadget, parses its flags and runs it until Ctrl-C, the timeout, or the end.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
@@ -241,16 +264,12 @@ impl RunCmd {
             .context("starting the runtime")?;
         let report = rt.block_on(async move {
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-                }
-                let _ = stop_tx.send(true);
-            });
+            tokio::spawn(stop_on_signals(stop_tx));
             rig_host::run::run(&gadget, &opts, Box::new(std::io::stdout()), stop_rx).await
-        })?;
+        });
+        // A stage stuck in a blocking write must not keep the process alive.
+        rt.shutdown_timeout(Duration::from_millis(200));
+        let report = report?;
         if matches.get_flag("stats") {
             print_stats(&report);
         }
@@ -270,8 +289,9 @@ impl RunCmd {
         }
         tracing::info!(events = report.source.events, lost = report.source.lost, stopped = ?report.stopped, "run finished");
         match (report.stopped, report.graph.fatal) {
-            (StopReason::StageFailed, Some((_, msg))) if msg == "output closed" => Ok(ExitCode::SUCCESS),
-            (StopReason::StageFailed, Some((node, msg))) => anyhow::bail!("{node}: {msg}"),
+            // `rig … | head`: the reader went away, a normal end.
+            (StopReason::StageFailed, Some(fatal)) if fatal.is_output_closed() => Ok(ExitCode::SUCCESS),
+            (StopReason::StageFailed, Some(fatal)) => anyhow::bail!("{fatal}"),
             _ => Ok(ExitCode::SUCCESS),
         }
     }

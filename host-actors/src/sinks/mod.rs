@@ -7,9 +7,11 @@
 //! gadget starts and the per-event path only renders values.
 //!
 //! Modules: `terminal` (the stage and field selection), `columns` (the column layout),
-//! `structured` (JSON and YAML), `text` (allocation-free number, hex and escaping writers).
+//! `structured` (JSON and YAML), `text` (allocation-free number, hex and escaping writers),
+//! `stderr` (the log writer that never fails or panics when stderr is a closed pipe).
 
 mod columns;
+pub mod stderr;
 mod structured;
 mod terminal;
 mod text;

@@ -11,6 +11,7 @@
 use std::io::{ErrorKind, Write};
 use std::sync::Arc;
 
+use rig_kernel::graph::OUTPUT_CLOSED;
 use rig_kernel::{Batch, FieldId, Schema, Stage, StageError};
 
 use super::columns::ColumnsLayout;
@@ -162,7 +163,7 @@ impl TerminalSink {
     /// Writes out the buffer (and flushes when asked), then empties it.
     fn write_buf(&mut self, flush: bool) -> Result<(), StageError> {
         if self.closed {
-            return Err(StageError::Fatal("output closed".into()));
+            return Err(StageError::Fatal(OUTPUT_CLOSED.into()));
         }
         let mut result = Ok(());
         if !self.buf.is_empty() {
@@ -176,7 +177,7 @@ impl TerminalSink {
             if e.kind() == ErrorKind::BrokenPipe {
                 self.closed = true;
                 tracing::debug!(datasource = %self.schema.datasource, "output closed");
-                StageError::Fatal("output closed".into())
+                StageError::Fatal(OUTPUT_CLOSED.into())
             } else {
                 StageError::Fatal(format!(
                     "writing {} output of datasource {}: {e}",
@@ -200,7 +201,7 @@ impl Stage for TerminalSink {
 
     fn process(&mut self, batch: Batch) -> Result<Option<Batch>, StageError> {
         if self.closed {
-            return Err(StageError::Fatal("output closed".into()));
+            return Err(StageError::Fatal(OUTPUT_CLOSED.into()));
         }
         if !self.same_schema(batch.schema()) {
             return Err(StageError::Batch(format!(
