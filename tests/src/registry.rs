@@ -396,7 +396,8 @@ fn check_tree(root: &Path, desc: &serde_json::Value) {
     }
 }
 
-fn hex_sha256(data: &[u8]) -> String {
+/// The lower-case hex SHA-256 of `data` (what `blobs/sha256/` names a blob by).
+pub fn hex_sha256(data: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }

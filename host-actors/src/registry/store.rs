@@ -585,4 +585,47 @@ mod tests {
         store.write_blob(&lock, b"hello").unwrap();
         assert_eq!(store.read_blob(&d).unwrap(), b"hello");
     }
+
+    #[test]
+    fn blobs_are_read_only_up_to_their_descriptor_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lock = store.lock().unwrap();
+        let d = store.write_blob(&lock, b"hello").unwrap();
+        let desc = Descriptor {
+            digest: d.to_string(),
+            ..Descriptor::of(oci::MEDIA_EBPF, b"hello")
+        };
+        assert_eq!(store.read(&desc).unwrap(), b"hello");
+        // A swollen blob: far larger than its descriptor says.
+        fs::write(store.blob_path(&d), vec![b'x'; 1 << 20]).unwrap();
+        let err = store.read(&desc).unwrap_err();
+        assert!(matches!(err, StoreError::WrongSize { .. }), "{err}");
+        assert_eq!(err.to_string(), format!("blob {d} is more than 5 bytes, its descriptor says 5"));
+        let lying = Descriptor { size: u64::MAX, ..desc.clone() };
+        assert!(matches!(store.read(&lying), Err(StoreError::TooLarge { .. })));
+        let bad = Descriptor { digest: format!("sha256:\x1b]0;x\x07{}", "a".repeat(10_000)), ..desc };
+        let err = store.read(&bad).unwrap_err().to_string();
+        assert!(err.len() < 300 && !err.contains('\x1b'), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_layout_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"9.9.9"}"#).unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("unsupported OCI image layout version \"9.9.9\""), "{err}");
+        fs::write(dir.path().join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        Store::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn deep_json_is_an_error_not_a_crash() {
+        // serde_json stops at 128 levels, so index.json and manifests cannot overflow the stack.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = serde_json::from_str::<serde_json::Value>(&deep).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        let nested = format!(r#"{{"schemaVersion":2,"manifests":[],"annotations":{}}}"#, "{\"a\":".repeat(100_000));
+        assert!(serde_json::from_str::<Index>(&nested).is_err());
+    }
 }
