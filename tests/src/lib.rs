@@ -147,6 +147,11 @@ impl RigRun {
         run
     }
 
+    /// The process id, while rig runs (to send it signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Waits for rig to exit (it must have a --timeout) and collects its output.
     pub fn wait(mut self) -> RigOutput {
         let mut child = self.child.take().expect("child");

@@ -269,6 +269,8 @@ impl RunCmd {
         });
         // A stage stuck in a blocking write must not keep the process alive.
         rt.shutdown_timeout(Duration::from_millis(200));
+        // The warnings below and main's error line use eprintln!, which panics on a closed pipe.
+        rig_host::sinks::stderr::guard();
         let report = report?;
         if matches.get_flag("stats") {
             print_stats(&report);

@@ -2,7 +2,9 @@
 //!
 //! A tracer's ring buffer is drained whenever the kernel wakes the reader (the ABI's buffer
 //! helpers only wake it when the ring is a quarter full) and on a short timer otherwise, so no
-//! event costs a wake-up of its own. Each drain becomes one or more batches of at most
+//! event costs a wake-up of its own. The first events should not wait for that timer: right after
+//! attach the ring is drained every [`EARLY_DRAIN_INTERVAL`] until the first record arrives (for
+//! at most [`EARLY_WINDOW`]), then every [`DRAIN_INTERVAL`]. Each drain becomes one or more batches of at most
 //! [`MAX_BATCH_ROWS`] rows; sending waits while the graph is full, and what the kernel could not
 //! store meanwhile is counted in the `gadget_lost_samples` map and reported at the end.
 //! Snapshotters run their iterator programs once and emit one batch.
@@ -21,6 +23,10 @@ use super::load::{LoadError, Loaded, chain, run_iter};
 pub const MAX_BATCH_ROWS: usize = 512;
 /// How often the ring buffer is drained when the kernel did not wake us.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
+/// How often it is drained right after attach, until the first record arrives.
+pub const EARLY_DRAIN_INTERVAL: Duration = Duration::from_millis(2);
+/// How long the early, fast draining lasts at most when no record arrives.
+pub const EARLY_WINDOW: Duration = Duration::from_secs(1);
 
 /// Why a source stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +111,16 @@ pub async fn run_tracer(
         source: std::io::Error::from(e),
     })?;
     let mut stats = SourceStats::default();
-    let mut tick = tokio::time::interval(DRAIN_INTERVAL);
+    let started = tokio::time::Instant::now();
+    let mut early = true;
+    let mut tick = tokio::time::interval(EARLY_DRAIN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if early && (stats.events > 0 || started.elapsed() >= EARLY_WINDOW) {
+            early = false;
+            tick = tokio::time::interval_at(tokio::time::Instant::now() + DRAIN_INTERVAL, DRAIN_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         let stopping = tokio::select! {
             biased;
             r = stop.changed() => r.is_err() || *stop.borrow(),

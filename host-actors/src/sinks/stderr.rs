@@ -52,6 +52,24 @@ pub fn silence_if_closed(e: &io::Error) {
     }
 }
 
+/// Before plain `eprintln!`s (end-of-run warnings): if stderr is a pipe whose reader is gone
+/// (`poll` reports `POLLERR`), points fd 2 at `/dev/null` so those writes cannot panic.
+pub fn guard() {
+    if STDERR_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut fd = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1, no timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    if n == 1 && fd.revents & libc::POLLERR != 0 {
+        silence_if_closed(&io::Error::from(io::ErrorKind::BrokenPipe));
+    }
+}
+
 /// Writes a line to stderr like `eprintln!`, but never panics (a warning at the end of a run
 /// whose stderr reader went away is simply lost).
 pub fn eprint_line(line: &str) {
