@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rig_host::wasm::{
-    Grants, Limits, MAX_RESTARTS_IN_A_ROW, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError,
+    Grants, Limits, MAX_OUTPUT_FIELDS, MAX_OUTPUT_ROWS, MAX_RESTARTS_IN_A_ROW, OnError, OperatorHost, OperatorSource, OperatorSpec, WIT_VERSION, WasmError,
     WasmStage, builtin, builtin_names,
 };
 use rig_kernel::{Batch, FieldKind, Schema, SchemaBuilder, Stage, StageError, Value};
@@ -162,10 +162,10 @@ fn a_huge_allocation_hits_the_memory_cap() {
 
 #[test]
 fn a_panic_is_a_trap_with_the_guest_message() {
-    let msg = stopped("trap", "trap: unreachable");
+    let msg = stopped("trap", "the operator panicked");
     assert!(
-        msg.contains("panics on purpose"),
-        "the guest's panic message is kept: {msg}"
+        msg.contains("the operator's stderr:") && msg.contains("panics on purpose"),
+        "the guest's panic message is kept, labelled as the operator's: {msg}"
     );
 }
 
@@ -528,4 +528,99 @@ fn a_sort_window_emits_each_window_sorted() {
         Vec::<u64>::new()
     );
     assert_eq!(pids(sort.finish().expect("finish")), [100]);
+}
+
+#[test]
+fn a_guest_blocked_in_a_sleep_is_stopped_at_its_deadline() {
+    stopped("sleep", "deadline exceeded in a blocking host call (100 ms)");
+    // Inside a multi-thread runtime too, as in a run (the stage runs in a kameo actor).
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut stage, _) = start(spec("sleep-rt", "sleep", &[]));
+        let t = Instant::now();
+        let err = stage.process(batch(&schema(), &rows(1))).expect_err("stopped");
+        assert!(message(&err).contains("blocking host call"), "{err}");
+        assert!(t.elapsed() < STOP_BUDGET, "{:?}", t.elapsed());
+    });
+}
+
+#[test]
+fn a_stack_overflow_says_so() {
+    stopped("recurse", "stack overflow");
+}
+
+#[test]
+fn a_huge_guest_error_is_cut_escaped_and_attributed() {
+    let (mut stage, _) = start(roomy(spec("errflood", "errflood", &[])));
+    let err = stage.process(batch(&schema(), &rows(1))).expect_err("guest error");
+    let msg = message(&err);
+    assert!(msg.len() < 4096, "{} bytes", msg.len());
+    assert!(!msg.contains(['\n', '\r', '\x1b']), "control characters escaped: {msg}");
+    assert!(msg.starts_with("operator errflood"), "{msg}");
+    assert!(msg.contains("bytes in all)"), "says it was cut: {msg}");
+}
+
+#[test]
+fn a_log_flood_is_rate_limited() {
+    let mut sp = spec("logflood", "logflood", &[("lines", "20000")]);
+    sp.limits.deadline = Duration::from_secs(20);
+    let (mut stage, _) = start(sp);
+    stage.process(batch(&schema(), &rows(1))).expect("logs").expect("rows");
+    let c = stage.counters();
+    assert!(c["log_lines_suppressed"] > 30_000, "{c:?}");
+}
+
+#[test]
+fn skip_is_not_bounded_like_restart() {
+    let mut sp = spec("skip-always", "trap", &[]);
+    sp.on_error = OnError::Skip;
+    let (mut stage, _) = start(sp);
+    for i in 0..MAX_RESTARTS_IN_A_ROW + 5 {
+        let err = stage.process(batch(&schema(), &rows(1))).expect_err("traps");
+        assert!(matches!(err, StageError::Batch(_)), "batch {i}: {err:?}");
+    }
+}
+
+#[test]
+fn a_schema_bomb_is_refused_quickly() {
+    let t = Instant::now();
+    let mut stage = WasmStage::new(host(), spec("bomb", "pass", &[("fields", "200000")])).expect("stage");
+    let err = stage.init(&schema()).expect_err("too many fields");
+    assert!(message(&err).contains(&format!("more than the {MAX_OUTPUT_FIELDS}")), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let t = Instant::now();
+    let n = MAX_OUTPUT_FIELDS.to_string();
+    let mut stage = WasmStage::new(host(), spec("wide", "pass", &[("fields", &n)])).expect("stage");
+    let out = stage.init(&schema()).expect("the largest schema allowed");
+    assert_eq!(out.fields.len(), MAX_OUTPUT_FIELDS);
+    assert!(t.elapsed() < Duration::from_secs(1), "linear set-up: {:?}", t.elapsed());
+}
+
+#[test]
+fn chained_amplification_hits_the_absolute_cap() {
+    let s = schema();
+    let mut chain: Vec<WasmStage> = (0..3)
+        .map(|i| {
+            let mut st = WasmStage::new(host(), roomy(spec(&format!("grow{i}"), "grow", &[]))).expect("stage");
+            st.init(&s).expect("init");
+            st
+        })
+        .collect();
+    let mut b = batch(&s, &rows(512));
+    let mut failed = None;
+    for st in &mut chain {
+        match st.process(b.clone()) {
+            Ok(Some(out)) => {
+                assert!(out.len() as u64 <= MAX_OUTPUT_ROWS);
+                b = out;
+            }
+            Ok(None) => unreachable!(),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let err = failed.expect("the third stage would output 2 Mi rows");
+    assert!(message(&err).contains(&format!("cap of {MAX_OUTPUT_ROWS} rows")), "{err}");
 }

@@ -116,3 +116,30 @@ mod tests {
         );
     }
 }
+
+/// Creates (or truncates) a file sink's output without following a symlink at its last
+/// component (`O_NOFOLLOW`), and refuses anything that is not a regular file (a FIFO, a device):
+/// rig runs as root, and an operator granted the directory could have planted
+/// `out.jsonl -> ../victim.txt` there for the next run.
+pub fn create_sink_file(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::other("it is a symbolic link; rig does not write through one")
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    file.set_len(0)?;
+    Ok(file)
+}

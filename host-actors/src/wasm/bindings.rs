@@ -6,7 +6,10 @@
 //! The WIT is read from the repository's `wit/` itself: the host, the guest SDK and the test
 //! operators all build from that one file, so they cannot drift apart.
 //!
-//! Calls are synchronous (one call per batch; the deadline is an epoch interrupt, not a future).
+//! Exports are called asynchronously (`call_async`, on a fiber): a guest blocked in a WASI host
+//! call (a sleep, a poll) is then a pending future that the stage's deadline can drop, while
+//! compute-bound guest code is still stopped by the epoch interrupt. rig's own host imports are
+//! synchronous: none of them blocks.
 //! Types passed *to* the guest borrow (`BatchParam<'a>` holds `&[u8]` rows and heap), so a batch
 //! crosses with exactly one copy, into guest memory; types coming back are owned
 //! (`BatchResult`, `SchemaResult`).
@@ -17,6 +20,7 @@ wasmtime::component::bindgen!({
     world: "rig-operator",
     path: "../wit",
     ownership: Borrowing { duplicate_if_necessary: true },
+    exports: { default: async },
 });
 
 pub(crate) use rig::operator::host::{Host, Level};

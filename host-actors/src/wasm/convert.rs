@@ -123,6 +123,13 @@ fn unchanged(out: &SchemaResult, input: &Schema) -> bool {
 /// The input `Arc` is reused when nothing changed. Fields that keep their name, kind and place
 /// keep what WIT cannot carry (special meaning, derivation), remapped by name.
 pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+    if out.fields.len() > super::MAX_OUTPUT_FIELDS {
+        return Err(format!(
+            "output schema declares {} fields, more than the {} an operator may declare",
+            out.fields.len(),
+            super::MAX_OUTPUT_FIELDS
+        ));
+    }
     if unchanged(&out, input) {
         return Ok(input.clone());
     }
@@ -135,7 +142,10 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
     let mut names = HashSet::new();
     for f in &out.fields {
         if f.name.is_empty() || !names.insert(f.name.as_str()) {
-            return Err(format!("output schema field name {:?} is empty or repeated", f.name));
+            return Err(format!(
+                "output schema field name {} is empty or repeated",
+                rig_kernel::input::quote(&f.name, 80)
+            ));
         }
         let kind = kind_from_wit(f.kind);
         let end = u64::from(f.offset) + u64::from(f.size);
@@ -197,8 +207,15 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
         rest: None,
         fields,
     };
-    // Derivations and the `rest` field point at field ids: remap them by name.
-    let by_name = |id: rig_kernel::FieldId| schema.find(&input.field(id).name);
+    // Derivations and the `rest` field point at field ids: remap them by name (a map, not
+    // `Schema::find`, so this stays linear in the number of fields).
+    let new_ids: std::collections::HashMap<&str, rig_kernel::FieldId> = schema
+        .fields
+        .iter()
+        .zip(0u32..)
+        .map(|(f, i)| (f.name.as_str(), rig_kernel::FieldId(i)))
+        .collect();
+    let by_name = |id: rig_kernel::FieldId| new_ids.get(input.field(id).name.as_str()).copied();
     let derived: Vec<_> = schema
         .fields
         .iter()
@@ -259,12 +276,13 @@ pub(crate) struct Cap {
 }
 
 impl Cap {
-    /// `factor` times `rows` and `bytes` of input (bytes counted from at least 64 KiB).
+    /// `factor` times `rows` and `bytes` of input (bytes counted from at least 64 KiB), and
+    /// never more than [`super::MAX_OUTPUT_ROWS`] and [`super::MAX_OUTPUT_BYTES`].
     pub(crate) fn of(factor: u32, rows: u64, bytes: u64) -> Cap {
         let f = u64::from(factor.max(1));
         Cap {
-            rows: f.saturating_mul(rows.max(1)),
-            bytes: f.saturating_mul(bytes.max(64 << 10)),
+            rows: f.saturating_mul(rows.max(1)).min(super::MAX_OUTPUT_ROWS),
+            bytes: f.saturating_mul(bytes.max(64 << 10)).min(super::MAX_OUTPUT_BYTES),
         }
     }
 }

@@ -10,7 +10,9 @@
 //!
 //! Time: the engine has epoch interruption on; a ticker thread bumps the epoch every
 //! [`EPOCH_TICK`], and each call sets its deadline in ticks. The ticker stops when the host is
-//! dropped (every stage holds an `Arc` to it).
+//! dropped (every stage holds an `Arc` to it). WASI is linked asynchronously and every call is a
+//! `call_async` under a timer ([`super::sandbox::run_guest`]), so time spent blocked in a host
+//! call counts against the same deadline.
 //!
 //! Cache file invariants: `<cache>/<sha256 of component>-<engine hash>.cwasm` holds the SHA-256
 //! of the rest of the file, then the bytes of `Component::serialize` from an engine with the same
@@ -31,7 +33,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use super::bindings::{RigOperator, RigOperatorPre};
-use super::sandbox::HostState;
+use super::sandbox::{HostState, RunMemory};
 use super::{OperatorSource, WIT_VERSION, WasmError, builtin};
 
 /// How often the epoch advances: the granularity of every deadline.
@@ -98,6 +100,7 @@ pub struct OperatorHost {
     cache_dir: PathBuf,
     engine_hash: String,
     loaded: Mutex<HashMap<[u8; 32], LoadedComponent>>,
+    run_memory: Arc<RunMemory>,
     _ticker: Ticker,
 }
 
@@ -134,10 +137,14 @@ impl OperatorHost {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Deep enough to tell a stack overflow (hundreds of frames) from a wild pointer.
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(256));
         let engine = Engine::new(&config).map_err(engine_error)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        // WASI asynchronously: a guest's sleep or poll is a pending future its deadline can drop.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        super::sandbox::start_guest_runtime().map_err(engine_error)?;
         RigOperator::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(engine_error)?;
 
         let mut h = ShaHasher(Sha256::new());
@@ -164,6 +171,10 @@ impl OperatorHost {
             cache_dir: cache_dir.unwrap_or_else(|| crate::compile::cache_dir().join("components")),
             engine_hash,
             loaded: Mutex::new(HashMap::new()),
+            run_memory: Arc::new(RunMemory {
+                limit: super::RUN_MEMORY_BYTES,
+                used: std::sync::atomic::AtomicUsize::new(0),
+            }),
             _ticker: Ticker {
                 stop,
                 thread: Some(thread),
@@ -174,6 +185,16 @@ impl OperatorHost {
     /// The engine every operator runs in.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The memory budget every instance of this host shares.
+    pub(crate) fn run_memory(&self) -> Arc<RunMemory> {
+        self.run_memory.clone()
+    }
+
+    /// Bytes of linear memory the live instances of this host hold together.
+    pub fn memory_in_use(&self) -> usize {
+        self.run_memory.used.load(Ordering::Relaxed)
     }
 
     /// Where compiled components are cached.

@@ -37,7 +37,21 @@ use std::time::Duration;
 
 pub use builtin::{builtin, builtin_names};
 pub use engine::{LoadedComponent, OperatorHost};
-pub use stage::{MAX_RESTARTS_IN_A_ROW, WasmStage};
+pub use stage::{LONG_CALL_FACTOR, MAX_RESTARTS_IN_A_ROW, WasmStage};
+
+/// The linear memory all operator instances of one [`OperatorHost`] (one run) may hold together:
+/// the bound on guest memory however many operators a graph chains or restarts.
+pub const RUN_MEMORY_BYTES: usize = 4 << 30;
+
+/// Most rows one operator output may hold, whatever its input (the relative cap is
+/// [`Limits::max_output_factor`]): chained operators cannot multiply a batch without bound.
+pub const MAX_OUTPUT_ROWS: u64 = 64 << 10;
+
+/// Most bytes (rows and heap) one operator output may hold, whatever its input.
+pub const MAX_OUTPUT_BYTES: u64 = 64 << 20;
+
+/// Most fields an operator's `init` may declare in its output schema.
+pub const MAX_OUTPUT_FIELDS: usize = 4096;
 
 /// The version of the `rig:operator` WIT package this host implements (from `wit/operator.wit`).
 pub const WIT_VERSION: &str = env!("RIG_WIT_VERSION");
@@ -105,12 +119,14 @@ impl FromStr for OnError {
 pub struct Limits {
     /// Cap on the instance's linear memories together; growing past it traps. Default 64 MiB.
     pub memory_bytes: usize,
-    /// Wall-clock budget of one `process` call (`init` and `flush` get ten times as much).
-    /// Default 100 ms. Enforced by epoch interruption, so the effective deadline is up to one
-    /// epoch tick (5 ms) longer.
+    /// Wall-clock budget of one `process` call (`init` and `flush` get [`LONG_CALL_FACTOR`]
+    /// times as much). Default 100 ms. Time blocked in host calls (sleeps, polls, reads) counts.
+    /// Enforced by epoch interruption and by dropping a call blocked in the host, so the
+    /// effective deadline is up to two epoch ticks (10 ms) longer.
     pub deadline: Duration,
     /// An output may hold at most this many times the rows of its input (and this many times its
-    /// bytes, counted from at least 64 KiB). Default 16.
+    /// bytes, counted from at least 64 KiB), and never more than [`MAX_OUTPUT_ROWS`] and
+    /// [`MAX_OUTPUT_BYTES`]. Default 16.
     pub max_output_factor: u32,
 }
 
@@ -243,13 +259,14 @@ pub enum WasmError {
         reason: String,
     },
     /// The guest trapped, ran past its deadline or hit its memory cap. The instance is dead.
-    #[error("operator {operator} was stopped: {kind}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("operator {operator} was stopped: {kind}{}", detail.as_deref().map(|d| format!(" (the operator's stderr: {d})")).unwrap_or_default())]
     Trap {
         /// The operator.
         operator: String,
-        /// `deadline exceeded (100 ms)`, `out of memory (limit 64 MiB)`, `trap: unreachable`…
+        /// `deadline exceeded (100 ms)`, `deadline exceeded in a blocking host call (100 ms)`,
+        /// `out of memory (limit 64 MiB)`, `stack overflow`, `the operator panicked`…
         kind: String,
-        /// The guest's last words on stderr (a panic message), if any.
+        /// The guest's last words on stderr (a panic message), if any, escaped and cut.
         detail: Option<String>,
     },
     /// The guest returned an error string.

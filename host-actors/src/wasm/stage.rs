@@ -2,16 +2,22 @@
 //!
 //! `init` converts the input schema, instantiates the component and calls the guest's `init`;
 //! `process` makes exactly one guest call per batch; `finish` calls `flush`, and so does a batch
-//! that arrives once the spec's window (`flush_every`) has elapsed. Each call runs under
-//! an epoch deadline ([`Limits::deadline`], ten times that for `init` and `flush`) in a store
-//! whose memory is capped ([`Limits::memory_bytes`]), and its output is validated and capped
-//! before it becomes a batch.
+//! that arrives once the spec's window (`flush_every`) has elapsed. Each call runs under a
+//! deadline ([`Limits::deadline`], [`LONG_CALL_FACTOR`] times that for `init` and `flush`) that
+//! holds both in guest code (epoch interrupt) and in blocking WASI host calls (the call's future
+//! is dropped), in a store whose memory is capped ([`Limits::memory_bytes`], and all instances
+//! of a host together by [`super::RUN_MEMORY_BYTES`]), and its output is validated and capped
+//! (relative to its input and absolutely) before it becomes a batch.
 //!
 //! Failure handling is the spec's [`OnError`]: `stop` makes the failure fatal to the run; `skip`
 //! drops the batch and carries on (with a fresh instance when a trap poisoned the old one);
 //! `restart` drops the batch and always starts a fresh instance, re-running `init` with the same
-//! config and schema. A fresh instance that cannot be started is fatal. Invariant: after a trap
-//! the old store is never entered again.
+//! config and schema, and gives up after [`MAX_RESTARTS_IN_A_ROW`] failing batches in a row. A
+//! fresh instance that cannot be started is fatal. Invariant: after a trap or a dropped call the
+//! old store is never entered again.
+//!
+//! Guest text (error strings, panic messages, log lines) is untrusted: it is cut, escaped and
+//! labelled as the operator's ([`super::sandbox::guest_text`]), and logs are rate-limited.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use super::bindings::rig::operator::types::BatchParam;
 use super::bindings::{Output, RigOperator};
 use super::convert::{self, Cap};
 use super::engine::{EPOCH_TICK, LoadedComponent};
-use super::sandbox::{HostState, MemoryLimitExceeded, blocking};
+use super::sandbox::{CallFailure, HostState, LogBudget, MemoryLimitExceeded, RunMemoryExceeded, guest_text, run_guest};
 use super::{Limits, OnError, OperatorHost, OperatorSpec, WasmError};
 
 /// Most distinct guest counter names kept per stage.
@@ -34,6 +40,32 @@ const MAX_COUNTERS: usize = 256;
 /// operator that fails every batch would otherwise cost an instantiation and an `init` per batch
 /// forever while its output is lost.
 pub const MAX_RESTARTS_IN_A_ROW: u32 = 20;
+
+/// `init` and `flush` get this many times [`Limits::deadline`]: starting an interpreter (Python,
+/// JS) or emitting a whole sort window takes longer than one batch.
+pub const LONG_CALL_FACTOR: u32 = 10;
+
+/// A wasm backtrace this deep at an out-of-bounds access means the guest's stack (kept in its
+/// linear memory by Rust and C toolchains) ran past its end: a stack overflow.
+const DEEP_STACK_FRAMES: usize = 128;
+
+/// Which export a call enters: sets the deadline and how messages name the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Instantiate,
+    Init,
+    Process,
+    Flush,
+}
+
+impl Call {
+    fn limit(self, limits: &Limits) -> Duration {
+        match self {
+            Call::Process => limits.deadline,
+            Call::Instantiate | Call::Init | Call::Flush => limits.deadline.saturating_mul(LONG_CALL_FACTOR),
+        }
+    }
+}
 
 /// A live instance: its store and its exports.
 struct Instance {
@@ -66,6 +98,8 @@ pub struct WasmStage {
     window_start: Instant,
     /// Restarts since the last batch that succeeded.
     restarts_in_a_row: u32,
+    /// The log rate limit, shared by every instance of this stage.
+    logs: Arc<LogBudget>,
 }
 
 impl std::fmt::Debug for WasmStage {
@@ -78,9 +112,24 @@ impl std::fmt::Debug for WasmStage {
     }
 }
 
+/// The epoch deadline of a call of `limit`, in ticks.
 fn ticks(deadline: Duration) -> u64 {
     // One tick more than the deadline, since the current tick may be about to end.
-    (deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1) + 1
+    (deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).min(u128::from(u32::MAX)) as u64).max(1) + 1
+}
+
+/// How long a call may wait in host calls: past its epoch deadline by two ticks, so guest code
+/// that runs out of time is reported by the epoch interrupt, which names it as such.
+fn wall_limit(deadline: Duration) -> Duration {
+    deadline.saturating_add(EPOCH_TICK * 2)
+}
+
+fn millis(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 fn mib(bytes: usize) -> String {
@@ -121,6 +170,7 @@ impl WasmStage {
             pending_bytes: 0,
             window_start: Instant::now(),
             restarts_in_a_row: 0,
+            logs: Arc::new(LogBudget::new()),
         };
         stage.instance = Some(stage.instantiate()?);
         Ok(stage)
@@ -139,15 +189,19 @@ impl WasmStage {
         let state = HostState::new(
             self.label.clone(),
             self.limits().memory_bytes,
+            self.host.run_memory(),
+            self.logs.clone(),
             self.params.clone(),
             &self.spec.grants,
         )?;
         let mut store = Store::new(self.host.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks(self.limits().deadline * 10));
+        let limit = Call::Instantiate.limit(self.limits());
+        store.set_epoch_deadline(ticks(limit));
         let pre = self.component.pre().clone();
-        let bindings = blocking(|| pre.instantiate(&mut store)).map_err(|e| match self.classify(&store, e) {
+        let r = run_guest(wall_limit(limit), pre.instantiate_async(&mut store));
+        let bindings = r.map_err(|e| match self.classify(&store, e, Call::Instantiate) {
             WasmError::Trap { kind, detail, .. } => WasmError::Instantiate {
                 operator: self.label.to_string(),
                 reason: detail.map(|d| format!("{kind} ({d})")).unwrap_or(kind),
@@ -157,28 +211,55 @@ impl WasmStage {
         Ok(Instance { store, bindings })
     }
 
-    /// Names what stopped a call: the deadline, the memory cap, a trap code, or a host error.
-    fn classify(&self, store: &Store<HostState>, e: wasmtime::Error) -> WasmError {
+    /// Names what stopped a call: the deadline (in guest code or in a blocking host call), the
+    /// memory caps, a stack overflow, a panic, a trap code, or a host error.
+    fn classify(&self, store: &Store<HostState>, failure: CallFailure, call: Call) -> WasmError {
         let limits = self.limits();
+        let limit = millis(call.limit(limits));
+        let detail = store.data().stderr.last_words();
+        let e = match failure {
+            CallFailure::Blocked => {
+                return WasmError::Trap {
+                    operator: self.label.to_string(),
+                    kind: format!("deadline exceeded in a blocking host call ({limit})"),
+                    detail,
+                };
+            }
+            CallFailure::Wasm(e) => e,
+        };
         let oom = e.chain().find_map(|c| c.downcast_ref::<MemoryLimitExceeded>());
+        let run_oom = e.chain().find_map(|c| c.downcast_ref::<RunMemoryExceeded>());
+        let panicked = detail.as_deref().is_some_and(|d| d.contains("panicked at"));
+        let depth = e.downcast_ref::<wasmtime::WasmBacktrace>().map_or(0, |b| b.frames().len());
         let kind = if let Some(m) = oom {
             format!(
                 "out of memory (limit {}, asked for {} MiB)",
                 mib(limits.memory_bytes),
                 m.desired.div_ceil(1 << 20)
             )
+        } else if let Some(m) = run_oom {
+            format!(
+                "out of memory (the run's operators together are capped at {}, and it asked for {} MiB more)",
+                mib(m.limit),
+                m.more.div_ceil(1 << 20)
+            )
         } else {
             match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => format!("deadline exceeded ({} ms)", limits.deadline.as_millis()),
+                Some(Trap::Interrupt) => format!("deadline exceeded ({limit})"),
+                Some(Trap::StackOverflow) => "stack overflow".to_owned(),
+                Some(Trap::MemoryOutOfBounds) if depth >= DEEP_STACK_FRAMES => {
+                    format!("stack overflow (out of bounds memory access {depth} calls deep)")
+                }
+                Some(Trap::UnreachableCodeReached) if panicked => "the operator panicked".to_owned(),
                 Some(Trap::UnreachableCodeReached) => "trap: unreachable".to_owned(),
                 Some(t) => format!("trap: {t}"),
-                None => format!("error: {e:#}"),
+                None => format!("error: {}", guest_text(&format!("{e:#}"))),
             }
         };
         WasmError::Trap {
             operator: self.label.to_string(),
             kind,
-            detail: store.data().stderr.last_words(),
+            detail,
         }
     }
 
@@ -196,20 +277,23 @@ impl WasmStage {
 
     /// Calls the guest's `init` on the current instance.
     fn call_init(&mut self, input: &Arc<Schema>) -> Result<Arc<Schema>, WasmError> {
-        let deadline = ticks(self.limits().deadline * 10);
+        let limit = Call::Init.limit(self.limits());
         let Some(inst) = self.instance.as_mut() else {
             return Err(WasmError::Instantiate {
                 operator: self.label.to_string(),
                 reason: "no instance".to_owned(),
             });
         };
-        inst.store.set_epoch_deadline(deadline);
+        inst.store.set_epoch_deadline(ticks(limit));
         let config = &self.spec.config;
         let t = Instant::now();
         let r = convert::with_wit_schema(input, |schema| {
             let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let (bindings, store) = (&inst.bindings, &mut inst.store);
-            blocking(|| bindings.rig_operator_operator().call_init(store, &config, schema))
+            run_guest(
+                wall_limit(limit),
+                bindings.rig_operator_operator().call_init(store, &config, schema),
+            )
         });
         self.guest += t.elapsed();
         self.calls += 1;
@@ -221,14 +305,14 @@ impl WasmStage {
             }),
             Ok(Err(message)) => Err(WasmError::Guest {
                 operator: self.label.to_string(),
-                message: format!("init: {message}"),
+                message: format!("init: {}", guest_text(&message)),
             }),
             Err(e) => {
                 self.traps += 1;
                 let Some(inst) = self.instance.take() else {
                     unreachable!("checked above")
                 };
-                Err(self.classify(&inst.store, e))
+                Err(self.classify(&inst.store, e, Call::Init))
             }
         }
     }
@@ -267,7 +351,9 @@ impl WasmStage {
             OnError::Skip => poisoned,
             OnError::Restart => true,
         };
-        if recover && self.restarts_in_a_row >= MAX_RESTARTS_IN_A_ROW {
+        // Only `restart` is bounded (docs/operators.md): `skip` replaces a poisoned instance for
+        // as long as batches come, since dropping failing batches is what it was asked to do.
+        if recover && policy == OnError::Restart && self.restarts_in_a_row >= MAX_RESTARTS_IN_A_ROW {
             self.instance = None;
             let fatal = format!(
                 "{msg}; it failed {MAX_RESTARTS_IN_A_ROW} batches in a row after restarts: not restarting it again"
@@ -318,11 +404,11 @@ impl Stage for WasmStage {
         let in_bytes = (batch.rows_bytes().len() + batch.heap_bytes().len()) as u64;
         self.pending_rows += count as u64;
         self.pending_bytes += in_bytes;
-        let deadline = ticks(self.limits().deadline);
+        let limit = Call::Process.limit(self.limits());
         let Some(inst) = self.instance.as_mut() else {
             return Err(StageError::Fatal(format!("operator {}: no instance", self.label)));
         };
-        inst.store.set_epoch_deadline(deadline);
+        inst.store.set_epoch_deadline(ticks(limit));
         let param = BatchParam {
             rows: batch.rows_bytes(),
             heap: batch.heap_bytes(),
@@ -330,7 +416,10 @@ impl Stage for WasmStage {
         };
         let t = Instant::now();
         let (bindings, store) = (&inst.bindings, &mut inst.store);
-        let r = blocking(|| bindings.rig_operator_operator().call_process(store, param));
+        let r = run_guest(
+            wall_limit(limit),
+            bindings.rig_operator_operator().call_process(store, param),
+        );
         self.guest += t.elapsed();
         self.calls += 1;
         self.drain_counters();
@@ -341,17 +430,17 @@ impl Stage for WasmStage {
             Ok(Err(message)) => {
                 let err = WasmError::Guest {
                     operator: self.label.to_string(),
-                    message,
+                    message: guest_text(&message),
                 };
                 return Err(self.fail(err, false));
             }
             Err(e) => {
                 self.traps += 1;
                 let err = match self.instance.as_ref() {
-                    Some(inst) => self.classify(&inst.store, e),
+                    Some(inst) => self.classify(&inst.store, e, Call::Process),
                     None => WasmError::Trap {
                         operator: self.label.to_string(),
-                        kind: format!("error: {e:#}"),
+                        kind: "the instance is gone".to_owned(),
                         detail: None,
                     },
                 };
@@ -374,7 +463,12 @@ impl Stage for WasmStage {
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, StageError> {
-        self.flush_now()
+        let r = self.flush_now();
+        let suppressed = self.logs.suppressed();
+        if suppressed > 0 {
+            tracing::warn!("operator {}: {suppressed} log lines suppressed (more than {} a second)", self.label, super::sandbox::LOG_LINES_PER_SECOND);
+        }
+        r
     }
 
     fn counters(&self) -> BTreeMap<String, u64> {
@@ -383,6 +477,10 @@ impl Stage for WasmStage {
         c.insert("traps".into(), self.traps);
         c.insert("restarts".into(), self.restarts);
         c.insert("guest_ns".into(), self.guest.as_nanos() as u64);
+        let suppressed = self.logs.suppressed();
+        if suppressed > 0 {
+            c.insert("log_lines_suppressed".into(), suppressed);
+        }
         c
     }
 }
@@ -414,14 +512,14 @@ impl WasmStage {
             return Ok(None);
         }
         let out_schema = self.output_schema()?;
-        let deadline = ticks(self.limits().deadline * 10);
+        let limit = Call::Flush.limit(self.limits());
         let Some(inst) = self.instance.as_mut() else {
             return Ok(None);
         };
-        inst.store.set_epoch_deadline(deadline);
+        inst.store.set_epoch_deadline(ticks(limit));
         let t = Instant::now();
         let (bindings, store) = (&inst.bindings, &mut inst.store);
-        let r = blocking(|| bindings.rig_operator_operator().call_flush(store));
+        let r = run_guest(wall_limit(limit), bindings.rig_operator_operator().call_flush(store));
         self.guest += t.elapsed();
         self.calls += 1;
         self.drain_counters();
@@ -439,13 +537,13 @@ impl WasmStage {
             },
             Ok(Err(message)) => WasmError::Guest {
                 operator: self.label.to_string(),
-                message: format!("flush: {message}"),
+                message: format!("flush: {}", guest_text(&message)),
             },
             Err(e) => {
                 self.traps += 1;
                 let inst = self.instance.take();
                 match inst {
-                    Some(inst) => self.classify(&inst.store, e),
+                    Some(inst) => self.classify(&inst.store, e, Call::Flush),
                     None => unreachable!("checked above"),
                 }
             }
