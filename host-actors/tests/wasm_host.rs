@@ -624,3 +624,26 @@ fn chained_amplification_hits_the_absolute_cap() {
     let err = failed.expect("the third stage would output 2 Mi rows");
     assert!(message(&err).contains(&format!("cap of {MAX_OUTPUT_ROWS} rows")), "{err}");
 }
+
+#[test]
+fn a_symlink_planted_in_a_grant_is_not_followed_by_the_file_sink() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let granted = root.path().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    let victim = root.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let mut sp = roomy(spec("planter", "symlink", &[]));
+    sp.grants.dir = Some(granted.clone());
+    let (mut stage, _) = start(sp);
+    stage.process(batch(&schema(), &rows(1))).expect("planted").expect("rows");
+    let out = granted.join("out.jsonl");
+    assert!(out.symlink_metadata().unwrap().file_type().is_symlink(), "the guest planted it");
+    let err = rig_host::sinks::create_sink_file(out.to_str().unwrap()).expect_err("not followed");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // A regular file is created and truncated as before.
+    let plain = root.path().join("plain.jsonl");
+    std::fs::write(&plain, "old").unwrap();
+    rig_host::sinks::create_sink_file(plain.to_str().unwrap()).expect("regular file");
+    assert_eq!(std::fs::read(&plain).unwrap().len(), 0);
+}
