@@ -1,17 +1,30 @@
 //! The `rig` binary: parses the command line and dispatches to a command. Nothing else.
+//!
+//! Every error it prints is one line, with control bytes escaped and cut at [`MAX_ERROR`]
+//! characters: an error may quote a file name, a tarball's text or a flag value, and none of
+//! those may move the cursor, forge lines or flood the terminal.
 
 mod commands;
 
-use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
-    let cli = commands::Cli::parse();
+use clap::Parser;
+use rig_kernel::input::{escape_control, shorten};
+
+/// The longest error message printed, in characters.
+const MAX_ERROR: usize = 2000;
+
+fn main() -> ExitCode {
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return commands::print_clap_error(&e),
+    };
     commands::init_logging(cli.verbose);
     match cli.command.execute() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            std::process::ExitCode::FAILURE
+            eprintln!("error: {}", shorten(&escape_control(&one_line(&e)), MAX_ERROR));
+            ExitCode::FAILURE
         }
     }
 }

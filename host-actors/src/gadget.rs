@@ -11,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rig_kernel::GadgetMetadata;
+use rig_kernel::input::{escape_control, quote};
 use rig_kernel::metadata::MetadataError;
 use serde::Deserialize;
 
@@ -18,24 +19,29 @@ use crate::compile::{self, CompileError};
 use crate::ebpf::object::{GadgetObject, ObjectError};
 use crate::ebpf::{Gadget, GadgetError};
 use crate::registry::image::{self, ImageError};
-use crate::registry::{ImageOptions, Located, RegistryError};
+use crate::registry::{ImageOptions, Located, PullPolicy, RegistryError};
 
 /// Why a gadget reference could not be turned into a [`Gadget`].
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// Nothing matches the reference.
     #[error(
-        "unknown gadget {reference:?}: not a folder, not an object file, and not a bundled gadget (bundled: {bundled})"
+        "unknown gadget {}{}: not a folder, an object file, a local image or a bundled gadget (bundled: {bundled})",
+        quote(.reference, 200),
+        .suggestion.as_ref().map(|s| format!(" (did you mean {}?)", escape_control(s))).unwrap_or_default()
     )]
     Unknown {
         /// What the user typed.
         reference: String,
         /// Comma-separated bundled names.
         bundled: String,
+        /// The closest bundled or local name, if one is close.
+        suggestion: Option<String>,
     },
     /// A short name is not local, not bundled, and could not be pulled.
     #[error(
-        "unknown gadget {reference:?}: not a folder, an object file, a local image or a bundled gadget ({bundled}), and pulling it failed"
+        "unknown gadget {}: not a folder, an object file, a local image or a bundled gadget ({bundled}), and pulling it failed",
+        quote(.reference, 200)
     )]
     NotFound {
         /// What the user typed.
@@ -160,6 +166,19 @@ pub fn resolve_with(reference: &str, opts: &ImageOptions) -> Result<Gadget, Reso
         return from_object(&path);
     }
     let bundled = compile::bundled();
+    if !looks_like_registry_ref(reference) && !bundled.contains(&reference) && opts.pull != PullPolicy::Always {
+        // A bare name (`trace_exex`) goes to the network only if it is in the local store:
+        // a typo gets a suggestion, not a DNS error from the default registry.
+        let local = local_names(opts);
+        if !local.iter().any(|n| n == reference) {
+            let known = bundled.iter().map(|b| b.to_string()).chain(local);
+            return Err(ResolveError::Unknown {
+                reference: reference.to_owned(),
+                bundled: bundled.join(", "),
+                suggestion: closest(reference, known),
+            });
+        }
+    }
     let located = match crate::registry::locate(reference, opts, |n| bundled.contains(&n)) {
         Ok(l) => l,
         // Not a reference at all (`./missing/`, `Foo`): say what was tried.
@@ -167,6 +186,7 @@ pub fn resolve_with(reference: &str, opts: &ImageOptions) -> Result<Gadget, Reso
             return Err(ResolveError::Unknown {
                 reference: reference.to_owned(),
                 bundled: bundled.join(", "),
+                suggestion: closest(reference, bundled.iter().map(|b| b.to_string())),
             });
         }
         // A short name that is nowhere local: the pull from the default registry failed.
@@ -189,7 +209,76 @@ pub fn resolve_with(reference: &str, opts: &ImageOptions) -> Result<Gadget, Reso
             None => Err(ResolveError::Unknown {
                 reference: name,
                 bundled: bundled.join(", "),
+                suggestion: None,
             }),
         },
+    }
+}
+
+/// Whether `reference` names a registry image rather than a bare gadget name: it has a host,
+/// a path, a tag or a digest (`/`, `.`, `:` or `@`).
+fn looks_like_registry_ref(reference: &str) -> bool {
+    reference.contains(['/', ':', '.', '@'])
+}
+
+/// The short names of the images in the local store (none if the store cannot be read).
+fn local_names(opts: &ImageOptions) -> Vec<String> {
+    let entries = opts.open_store().and_then(|s| s.entries());
+    let mut names: Vec<String> = entries
+        .into_iter()
+        .flatten()
+        .flat_map(|e| {
+            let short = e.reference.short();
+            let bare = short.split_once(':').map(|(n, _)| n.to_owned());
+            [Some(short), bare].into_iter().flatten()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The known name closest to `typed` by edit distance, if it is close enough to be a typo.
+fn closest(typed: &str, known: impl Iterator<Item = String>) -> Option<String> {
+    if typed.chars().count() > 200 {
+        return None;
+    }
+    let limit = (typed.chars().count() / 3).max(2);
+    known
+        .map(|k| (edit_distance(typed, &k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between two short strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_get_the_closest_name() {
+        let known = || ["trace_exec", "trace_open", "trace_signal"].map(String::from).into_iter();
+        assert_eq!(closest("trace_exex", known()).as_deref(), Some("trace_exec"));
+        assert_eq!(closest("trace_opne", known()).as_deref(), Some("trace_open"));
+        assert_eq!(closest("something_else", known()), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert!(looks_like_registry_ref("localhost:5000/g/x"));
+        assert!(!looks_like_registry_ref("trace_exec"));
     }
 }

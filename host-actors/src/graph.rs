@@ -318,28 +318,16 @@ pub fn parse_mib(text: &str) -> Result<usize, String> {
     match number.trim().parse::<usize>() {
         Ok(n) if n > 0 && n.checked_mul(scale).is_some_and(|b| b <= 4 << 30) => Ok(n * scale),
         _ => Err(format!(
-            "{text:?} is not a memory size from 1MiB to 4GiB (256MiB, 1GiB)"
+            "{} is not a memory size from 1MiB to 4GiB (256MiB, 1GiB)",
+            rig_kernel::input::quote(text, 40)
         )),
     }
 }
 
-/// A window length: `500ms`, `2s`, `1m`, or plain seconds (`2`, `0.5`).
+/// A window or deadline: rig's one duration syntax ([`rig_kernel::input::parse_duration`]:
+/// `500ms`, `2s`, `1.5m`, `1h` or plain seconds), bounded so no value can overflow.
 pub fn parse_window(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s or m)")),
-    };
-    match number.trim().parse::<f64>() {
-        Ok(n) if n > 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n * scale)),
-        _ => Err(format!("{text:?} is not a positive duration (500ms, 2s, 1m)")),
-    }
+    rig_kernel::input::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
@@ -361,7 +349,7 @@ fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
         .params
         .get("fields")
         .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    let file = std::fs::File::create(path).map_err(|source| BuildError::Read {
+    let file = crate::sinks::create_sink_file(path).map_err(|source| BuildError::Read {
         path: path.clone(),
         source,
     })?;
@@ -471,8 +459,10 @@ mod tests {
         assert_eq!(parse_window("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_window("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_window("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_window("2h").unwrap_err().contains("unknown unit"));
-        assert!(parse_window("0s").unwrap_err().contains("positive"));
+        assert_eq!(parse_window("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_window("0s").unwrap_err().contains("greater than zero"));
+        assert!(parse_window("30000000000000000000s").unwrap_err().contains("maximum"));
+        assert!(parse_window("300000000000000000m").is_err());
         assert!(parse_window("soon").is_err());
     }
 

@@ -44,6 +44,15 @@ pub enum Command {
         #[arg(long)]
         build: bool,
     },
+    /// Print rig's version, the git commit it was built from, and the versions of its engines.
+    Version,
+    /// Print a shell completion script: `rig completion bash > /etc/bash_completion.d/rig`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print rig's man page (roff): `rig man | man -l -`.
+    Man,
 }
 
 impl Command {
@@ -71,11 +80,45 @@ impl Command {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Version => {
+                println!("rig {}", env!("CARGO_PKG_VERSION"));
+                println!("commit {}", option_env!("RIG_GIT_COMMIT").unwrap_or("unknown"));
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Completion { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "rig", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => {
+                let cmd = <Cli as clap::CommandFactory>::command();
+                clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 }
 
-/// Logs go to stderr; stdout is for events only.
+/// Prints a command-line error from clap and returns its exit code (0 for help and version, 2
+/// for usage errors). Help is printed as clap renders it; an error has its control bytes escaped
+/// line by line, since clap quotes what the user typed verbatim.
+pub fn print_clap_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| rig_kernel::input::shorten(&rig_kernel::input::escape_control(l), 500).into_owned())
+        .collect();
+    eprintln!("{}", lines.join("\n"));
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// Logs go to stderr; stdout is for events only. Colours only when stderr is a terminal, so a
+/// log file or a pipe gets plain text.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -88,5 +131,14 @@ pub fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         // A closed stderr (`2>&1 | head`) must never panic a stage that logs.
         .with_writer(|| rig_host::sinks::stderr::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

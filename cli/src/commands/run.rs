@@ -19,11 +19,14 @@ use rig_host::graph::OperatorOptions;
 use rig_host::registry::ImageOptions;
 use rig_host::run::{RunOptions, StopReason};
 use rig_host::sinks::OutputFormat;
+use rig_kernel::input::{parse_duration, quote};
 
 /// `rig run` before the gadget is known.
 #[derive(Debug, Args)]
 pub struct RunCmd {
     /// Gadget: a bundled name, a folder with program.bpf.c, or a .bpf.o file.
+    // Hyphen values reach `execute`, so `rig run --help` prints the run flags.
+    #[arg(allow_hyphen_values = true)]
     gadget: Option<String>,
     /// Flags for the gadget run (see `rig run GADGET --help`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -47,8 +50,9 @@ fn common_flags(cmd: clap::Command) -> clap::Command {
     .arg(
         Arg::new("timeout")
             .long("timeout")
-            .value_parser(clap::value_parser!(u64))
-            .help("Stop after this many seconds (default: run until Ctrl-C)"),
+            .allow_negative_numbers(true)
+            .value_parser(parse_duration)
+            .help("Stop after this long: 10, 1.5, 500ms, 2s, 1m (default: run until Ctrl-C)"),
     )
     .arg(
         Arg::new("help")
@@ -81,11 +85,18 @@ fn operator_flags() -> Vec<Arg> {
         Arg::new("sort-window")
             .long("sort-window")
             .requires("sort")
+            .allow_negative_numbers(true)
+            .value_parser(|s: &str| parse_duration(s).map(|_| s.to_owned()))
             .help_heading(heading)
             .help("With --sort on a stream: emit the rows of each window (500ms, 2s, 1m) sorted, not all at the end"),
         Arg::new("max-entries")
             .long("max-entries")
-            .value_parser(clap::value_parser!(u64))
+            .allow_negative_numbers(true)
+            .value_parser(|s: &str| {
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{} must be a whole number ≥ 0", quote(s, 40)))
+            })
             .help_heading(heading)
             .help("Show at most this many events"),
         Arg::new("operator")
@@ -100,6 +111,8 @@ fn operator_flags() -> Vec<Arg> {
             .help("NODE.KEY=VALUE setting for an operator node; repeatable"),
         Arg::new("graph")
             .long("graph")
+            // A graph file replaces the default chain: these flags would be silently lost.
+            .conflicts_with_all(["filter", "filter-expr", "sort", "sort-window", "max-entries", "operator"])
             .help_heading(heading)
             .help("A graph file (YAML) replacing the default operator chain; see docs/graph.md"),
         Arg::new("stats")
@@ -156,13 +169,67 @@ fn print_stats(report: &rig_host::run::RunReport) {
     }
 }
 
-fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
+/// A gadget parameter that cannot become a flag of `rig run`.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamFlagError {
+    /// The key is already one of rig run's own flags.
+    #[error("gadget parameter {} collides with rig run's flag --{flag}; rename it in gadget.yaml", quote(.key, 80))]
+    Collides {
+        /// The parameter key.
+        key: String,
+        /// The run flag it collides with.
+        flag: String,
+    },
+    /// The key cannot be a flag name.
+    #[error("gadget parameter {} is not a valid flag name (letters, digits, '-', '_')", quote(.key, 80))]
+    BadKey {
+        /// The parameter key.
+        key: String,
+    },
+    /// Two parameters share a key.
+    #[error("gadget parameter {} is declared twice", quote(.key, 80))]
+    Duplicate {
+        /// The parameter key.
+        key: String,
+    },
+}
+
+/// Checks that every parameter key can be its own `--KEY` flag, before clap sees them (clap
+/// panics on duplicate or mismatched arguments).
+fn check_param_keys(gadget: &Gadget, common: &clap::Command) -> Result<(), ParamFlagError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &gadget.params {
+        let key = p.key.as_str();
+        let valid = !key.is_empty()
+            && !key.starts_with('-')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(ParamFlagError::BadKey { key: key.to_owned() });
+        }
+        if let Some(a) = common
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == key || a.get_long() == Some(key))
+        {
+            return Err(ParamFlagError::Collides {
+                key: key.to_owned(),
+                flag: a.get_long().unwrap_or(a.get_id().as_str()).to_owned(),
+            });
+        }
+        if !seen.insert(key) {
+            return Err(ParamFlagError::Duplicate { key: key.to_owned() });
+        }
+    }
+    Ok(())
+}
+
+fn gadget_command(name: &str, gadget: &Gadget) -> Result<clap::Command, ParamFlagError> {
     let mut cmd = common_flags(
         clap::Command::new(format!("rig run {name}"))
             .no_binary_name(true)
             .disable_help_flag(true)
             .about(gadget.metadata.description.clone()),
     );
+    check_param_keys(gadget, &cmd)?;
     for p in &gadget.params {
         let mut help = format!("{} [{}]", p.description, p.type_name());
         if let Some(d) = &p.default {
@@ -174,10 +241,13 @@ fn gadget_command(name: &str, gadget: &Gadget) -> clap::Command {
             .help_heading("Gadget parameters");
         if p.ty == ParamType::Bool {
             arg = arg.num_args(0..=1).require_equals(true).default_missing_value("true");
+        } else {
+            // `--pid -5` is a value (checked against the type later), not an unknown flag.
+            arg = arg.allow_negative_numbers(true);
         }
         cmd = cmd.arg(arg);
     }
-    cmd
+    Ok(cmd)
 }
 
 fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Result<RunOptions> {
@@ -192,7 +262,7 @@ fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Res
             .filter(|s| !s.is_empty())
             .collect()
     });
-    let timeout = m.get_one::<u64>("timeout").map(|s| Duration::from_secs(*s));
+    let timeout = m.get_one::<Duration>("timeout").copied();
     let mut params = BTreeMap::new();
     for p in &gadget.params {
         if let Some(v) = m.get_one::<String>(&p.key) {
@@ -234,28 +304,28 @@ async fn stop_on_signals(stop: tokio::sync::watch::Sender<bool>) {
 impl RunCmd {
     /// Resolves the gadget, parses its flags and runs it until Ctrl-C, the timeout, or the end.
     pub fn execute(self) -> anyhow::Result<ExitCode> {
+        let usage = || common_flags(clap::Command::new("rig run <GADGET>").disable_help_flag(true));
         let Some(name) = self.gadget else {
-            let mut cmd = common_flags(clap::Command::new("rig run <GADGET>").disable_help_flag(true));
-            cmd.print_help()?;
-            return Ok(ExitCode::SUCCESS);
+            eprintln!("error: rig run needs a gadget: a bundled name (see `rig gadgets`), a folder or a .bpf.o file\n");
+            eprintln!("{}", usage().render_help());
+            return Ok(ExitCode::from(2));
         };
         if name == "-h" || name == "--help" {
-            let mut cmd = common_flags(clap::Command::new("rig run <GADGET>").disable_help_flag(true));
-            cmd.print_help()?;
+            usage().print_help()?;
             return Ok(ExitCode::SUCCESS);
+        }
+        if name.starts_with('-') {
+            eprintln!(
+                "error: rig run needs the gadget before its flags: rig run GADGET {} (see `rig run --help`)",
+                quote(&name, 80)
+            );
+            return Ok(ExitCode::from(2));
         }
         let images = super::image::image_options(&self.args)?;
         let gadget = rig_host::gadget::resolve_with(&name, &images)?;
-        let matches = match gadget_command(&name, &gadget).try_get_matches_from(&self.args) {
+        let matches = match gadget_command(&name, &gadget)?.try_get_matches_from(&self.args) {
             Ok(m) => m,
-            Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp) => {
-                e.print()?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(e) => {
-                let _ = e.print();
-                return Ok(ExitCode::from(2));
-            }
+            Err(e) => return Ok(super::print_clap_error(&e)),
         };
         let opts = options(&gadget, &matches, images)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
