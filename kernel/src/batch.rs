@@ -11,22 +11,8 @@ use std::sync::Arc;
 
 use crate::schema::{FieldId, FieldKind, Schema, Storage};
 
-/// A decoded value, borrowed from its batch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// A boolean.
-    Bool(bool),
-    /// Any unsigned integer.
-    U64(u64),
-    /// Any signed integer.
-    I64(i64),
-    /// Any float.
-    F64(f64),
-    /// Text.
-    Str(&'a str),
-    /// Bytes.
-    Bytes(&'a [u8]),
-}
+/// A decoded value, borrowed from its batch (defined in `rig-layout`, shared with the guest SDK).
+pub use rig_layout::Value;
 
 /// Rows of one datasource.
 #[derive(Debug, Clone)]
@@ -127,9 +113,12 @@ impl Batch {
         };
         let off = self.heap.len() as u32;
         self.heap.extend_from_slice(value);
-        let at = row * self.schema.row_size as usize + slot as usize;
-        self.rows[at..at + 4].copy_from_slice(&off.to_le_bytes());
-        self.rows[at + 4..at + 8].copy_from_slice(&(value.len() as u32).to_le_bytes());
+        let rs = self.schema.row_size as usize;
+        let written = self
+            .rows
+            .get_mut(row * rs..(row + 1) * rs)
+            .is_some_and(|r| rig_layout::write_slot(r, slot as usize, off, value.len() as u32));
+        assert!(written, "row {row} or the slot of field {} is out of range", self.schema.field(field).name);
     }
 
     /// The raw bytes of a row.
@@ -143,25 +132,11 @@ impl Batch {
     /// Never reads out of bounds, even for a schema that skipped [`Schema::check`]: a field past
     /// the row or a heap slot past the heap reads as empty.
     pub fn bytes(&self, row: usize, field: FieldId) -> &[u8] {
-        let r = self.row(row);
-        let (start, len) = match self.schema.field(field).storage {
-            Storage::Inline { offset, size } => (offset as usize, size as usize),
-            Storage::Heap { slot } => (slot as usize, 8),
+        let (offset, size, in_heap) = match self.schema.field(field).storage {
+            Storage::Inline { offset, size } => (offset, size, false),
+            Storage::Heap { slot } => (slot, rig_layout::SLOT_SIZE, true),
         };
-        let Some(cell) = start.checked_add(len).and_then(|end| r.get(start..end)) else {
-            return &[];
-        };
-        if let Storage::Inline { .. } = self.schema.field(field).storage {
-            return cell;
-        }
-        let [o0, o1, o2, o3, l0, l1, l2, l3] = *cell else {
-            return &[];
-        };
-        let off = u32::from_le_bytes([o0, o1, o2, o3]) as usize;
-        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
-        off.checked_add(len)
-            .and_then(|end| self.heap.get(off..end))
-            .unwrap_or_default()
+        rig_layout::cell(self.row(row), &self.heap, offset, size, in_heap)
     }
 
     /// Decodes a field of a row.
@@ -215,45 +190,11 @@ fn heap_slots(schema: &Schema) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-fn le<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    let n = b.len().min(N);
-    a[..n].copy_from_slice(&b[..n]);
-    a
-}
-
-/// Decodes bytes of a given kind. Inline text stops at the first NUL.
+/// Decodes bytes of a given kind. Inline text stops at the first NUL; text that is not UTF-8
+/// decodes to its longest valid prefix (show it whole with [`rig_layout::Escaped`]).
 pub fn decode(kind: FieldKind, b: &[u8], inline: bool) -> Value<'_> {
-    match kind {
-        FieldKind::Bool => Value::Bool(b.first().is_some_and(|v| *v != 0)),
-        FieldKind::U8 => Value::U64(u64::from(le::<1>(b)[0])),
-        FieldKind::U16 => Value::U64(u64::from(u16::from_le_bytes(le(b)))),
-        FieldKind::U32 => Value::U64(u64::from(u32::from_le_bytes(le(b)))),
-        FieldKind::U64 => Value::U64(u64::from_le_bytes(le(b))),
-        FieldKind::S8 => Value::I64(i64::from(le::<1>(b)[0] as i8)),
-        FieldKind::S16 => Value::I64(i64::from(i16::from_le_bytes(le(b)))),
-        FieldKind::S32 => Value::I64(i64::from(i32::from_le_bytes(le(b)))),
-        FieldKind::S64 => Value::I64(i64::from_le_bytes(le(b))),
-        FieldKind::F32 => Value::F64(f64::from(f32::from_le_bytes(le(b)))),
-        FieldKind::F64 => Value::F64(f64::from_le_bytes(le(b))),
-        FieldKind::Str => {
-            let b = if inline {
-                b.split(|c| *c == 0).next().unwrap_or_default()
-            } else {
-                b
-            };
-            Value::Str(str_lossy(b))
-        }
-        FieldKind::Bytes => Value::Bytes(b),
-    }
-}
-
-/// Kernel text is nearly always UTF-8; invalid bytes end the string rather than allocate.
-fn str_lossy(b: &[u8]) -> &str {
-    match std::str::from_utf8(b) {
-        Ok(s) => s,
-        Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
-    }
+    let b = if inline && kind == FieldKind::Str { rig_layout::text_end(b) } else { b };
+    rig_layout::decode(kind, b)
 }
 
 #[cfg(test)]

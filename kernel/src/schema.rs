@@ -13,96 +13,14 @@
 //! - `row_size` is a multiple of 8.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 /// Index of a field in its schema. Only valid for the schema that produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldId(pub u32);
 
-/// How a value is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FieldKind {
-    /// One byte, zero is false.
-    Bool,
-    /// Unsigned little-endian integers.
-    U8,
-    /// See [`FieldKind::U8`].
-    U16,
-    /// See [`FieldKind::U8`].
-    U32,
-    /// See [`FieldKind::U8`].
-    U64,
-    /// Signed little-endian integers.
-    S8,
-    /// See [`FieldKind::S8`].
-    S16,
-    /// See [`FieldKind::S8`].
-    S32,
-    /// See [`FieldKind::S8`].
-    S64,
-    /// IEEE floats.
-    F32,
-    /// See [`FieldKind::F32`].
-    F64,
-    /// UTF-8 text (lossy for kernel bytes); inline values end at the first NUL.
-    Str,
-    /// Opaque bytes.
-    Bytes,
-}
-
-impl FieldKind {
-    /// The size in bytes of an inline scalar of this kind, `None` for text and bytes.
-    pub fn scalar_size(self) -> Option<u32> {
-        Some(match self {
-            FieldKind::Bool | FieldKind::U8 | FieldKind::S8 => 1,
-            FieldKind::U16 | FieldKind::S16 => 2,
-            FieldKind::U32 | FieldKind::S32 | FieldKind::F32 => 4,
-            FieldKind::U64 | FieldKind::S64 | FieldKind::F64 => 8,
-            FieldKind::Str | FieldKind::Bytes => return None,
-        })
-    }
-
-    /// The name used in CLI help, errors and the WIT contract.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldKind::Bool => "bool",
-            FieldKind::U8 => "u8",
-            FieldKind::U16 => "u16",
-            FieldKind::U32 => "u32",
-            FieldKind::U64 => "u64",
-            FieldKind::S8 => "s8",
-            FieldKind::S16 => "s16",
-            FieldKind::S32 => "s32",
-            FieldKind::S64 => "s64",
-            FieldKind::F32 => "f32",
-            FieldKind::F64 => "f64",
-            FieldKind::Str => "string",
-            FieldKind::Bytes => "bytes",
-        }
-    }
-
-    /// True for integer kinds.
-    pub fn is_integer(self) -> bool {
-        matches!(
-            self,
-            FieldKind::U8
-                | FieldKind::U16
-                | FieldKind::U32
-                | FieldKind::U64
-                | FieldKind::S8
-                | FieldKind::S16
-                | FieldKind::S32
-                | FieldKind::S64
-        )
-    }
-}
-
-impl fmt::Display for FieldKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How a value is encoded: one definition for host and guest, in `rig-layout`.
+pub use rig_layout::FieldKind;
 
 /// Where a value is stored in a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,70 +11,8 @@
 
 use crate::schema::{FieldKind, FieldRef, Schema};
 
-/// A decoded value, borrowed from its batch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// A boolean.
-    Bool(bool),
-    /// Any unsigned integer.
-    U64(u64),
-    /// Any signed integer.
-    I64(i64),
-    /// Any float.
-    F64(f64),
-    /// Text.
-    Str(&'a str),
-    /// Bytes.
-    Bytes(&'a [u8]),
-}
-
-impl<'a> Value<'a> {
-    /// The value as an unsigned integer: integers that fit, booleans as 0/1.
-    pub fn as_u64(&self) -> Option<u64> {
-        match *self {
-            Value::U64(v) => Some(v),
-            Value::I64(v) => u64::try_from(v).ok(),
-            Value::Bool(b) => Some(u64::from(b)),
-            Value::F64(_) | Value::Str(_) | Value::Bytes(_) => None,
-        }
-    }
-
-    /// The value as a signed integer: integers that fit, booleans as 0/1.
-    pub fn as_i64(&self) -> Option<i64> {
-        match *self {
-            Value::U64(v) => i64::try_from(v).ok(),
-            Value::I64(v) => Some(v),
-            Value::Bool(b) => Some(i64::from(b)),
-            Value::F64(_) | Value::Str(_) | Value::Bytes(_) => None,
-        }
-    }
-
-    /// The value as a float (integers converted, possibly rounding).
-    pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            Value::U64(v) => Some(v as f64),
-            Value::I64(v) => Some(v as f64),
-            Value::F64(v) => Some(v),
-            Value::Bool(_) | Value::Str(_) | Value::Bytes(_) => None,
-        }
-    }
-
-    /// The text, for text values.
-    pub fn as_str(&self) -> Option<&'a str> {
-        match *self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The boolean, for boolean values.
-    pub fn as_bool(&self) -> Option<bool> {
-        match *self {
-            Value::Bool(b) => Some(b),
-            _ => None,
-        }
-    }
-}
+/// A decoded value, borrowed from its batch (the host's own type, from `rig-layout`).
+pub use rig_layout::Value;
 
 /// Rows of one schema, borrowed: what [`crate::Operator::process`] receives.
 #[derive(Debug, Clone, Copy)]
@@ -141,23 +79,11 @@ impl<'a> BatchView<'a> {
 
     /// The stored bytes of a field: the inline bytes (all `size` of them), or the heap value.
     pub fn bytes(&self, row: usize, f: &FieldRef) -> &'a [u8] {
-        let r = self.row(row);
-        let (o, s) = (f.offset as usize, f.size as usize);
-        let Some(cell) = r.get(o..o.saturating_add(s)) else {
-            return &[];
-        };
-        if !f.heap {
-            return cell;
-        }
         // A hand-made `FieldRef` may claim a heap slot shorter than 8 bytes: read nothing.
-        let [o0, o1, o2, o3, l0, l1, l2, l3, ..] = *cell else {
+        if f.heap && f.size < rig_layout::SLOT_SIZE {
             return &[];
-        };
-        let off = u32::from_le_bytes([o0, o1, o2, o3]) as usize;
-        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
-        off.checked_add(len)
-            .and_then(|end| self.heap.get(off..end))
-            .unwrap_or_default()
+        }
+        rig_layout::cell(self.row(row), self.heap, f.offset, f.size, f.heap)
     }
 
     /// The bytes of a text field as text is compared: inline text stops at the first NUL.
@@ -203,39 +129,7 @@ impl<'a> BatchView<'a> {
     }
 }
 
-fn le<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    let n = b.len().min(N);
-    a[..n].copy_from_slice(&b[..n]);
-    a
-}
-
-/// Decodes the stored bytes of a value of `kind` (inline text already cut at its NUL).
-pub fn decode(kind: FieldKind, b: &[u8]) -> Value<'_> {
-    match kind {
-        FieldKind::Bool => Value::Bool(b.first().is_some_and(|v| *v != 0)),
-        FieldKind::U8 => Value::U64(u64::from(le::<1>(b)[0])),
-        FieldKind::U16 => Value::U64(u64::from(u16::from_le_bytes(le(b)))),
-        FieldKind::U32 => Value::U64(u64::from(u32::from_le_bytes(le(b)))),
-        FieldKind::U64 => Value::U64(u64::from_le_bytes(le(b))),
-        FieldKind::S8 => Value::I64(i64::from(le::<1>(b)[0] as i8)),
-        FieldKind::S16 => Value::I64(i64::from(i16::from_le_bytes(le(b)))),
-        FieldKind::S32 => Value::I64(i64::from(i32::from_le_bytes(le(b)))),
-        FieldKind::S64 => Value::I64(i64::from_le_bytes(le(b))),
-        FieldKind::F32 => Value::F64(f64::from(f32::from_le_bytes(le(b)))),
-        FieldKind::F64 => Value::F64(f64::from_le_bytes(le(b))),
-        FieldKind::Text => Value::Str(str_prefix(b)),
-        FieldKind::Bytes => Value::Bytes(b),
-    }
-}
-
-/// The longest valid UTF-8 prefix: invalid bytes end the string rather than allocate.
-pub fn str_prefix(b: &[u8]) -> &str {
-    match std::str::from_utf8(b) {
-        Ok(s) => s,
-        Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
-    }
-}
+pub use rig_layout::{decode, str_prefix};
 
 /// Rows owned by the operator: what `rows(batch)` and `flush` return.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
