@@ -13,6 +13,8 @@ use crate::schema::{FieldId, FieldKind, Schema, Storage};
 
 /// A decoded value, borrowed from its batch (defined in `rig-layout`, shared with the guest SDK).
 pub use rig_layout::Value;
+/// How bytes are written in JSON (base64) and non-UTF-8 text is shown losslessly (`\xNN`).
+pub use rig_layout::{Escaped, base64_chunks};
 
 /// Rows of one datasource.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@
 use rig_kernel::{Batch, FieldId, FieldKind, Schema, Storage, Value};
 
 use super::text::{
-    push_f64, push_hex, push_i64, push_json_str, push_json_text, push_u64, push_yaml_f64, push_yaml_str,
+    push_f64, push_i64, push_json_str, push_json_text, push_u64, push_yaml_f64, push_yaml_str,
 };
 
 /// Which structured format a plan writes.
@@ -234,8 +234,9 @@ fn push_json_value(out: &mut Vec<u8>, value: Value<'_>) {
         Value::F64(_) => out.extend_from_slice(b"null"),
         Value::Str(s) => push_json_str(out, s),
         Value::Bytes(b) => {
+            // Base64, as Go's encoding/json (and so IG) writes []byte, and as the export operator.
             out.push(b'"');
-            push_hex(out, b);
+            out.extend(rig_kernel::batch::base64_chunks(b).flatten());
             out.push(b'"');
         }
     }
@@ -252,8 +253,8 @@ fn push_yaml_value(out: &mut Vec<u8>, value: Value<'_>, scratch: &mut Vec<u8>) {
         Value::Str(s) => push_yaml_str(out, s),
         Value::Bytes(b) => {
             scratch.clear();
-            push_hex(scratch, b);
-            // Hex digits are ASCII.
+            scratch.extend(rig_kernel::batch::base64_chunks(b).flatten());
+            // Base64 digits are ASCII.
             push_yaml_str(out, std::str::from_utf8(scratch).unwrap_or_default());
         }
     }
@@ -298,6 +299,7 @@ mod tests {
     }
 
     #[test]
+    /// Bytes are base64 in JSON and YAML, as in Go's encoding/json and the export operator.
     fn floats_and_bytes() {
         let mut out = Vec::new();
         for v in [Value::F64(f64::NAN), Value::F64(2.5), Value::Bytes(&[0xde, 0xad])] {
@@ -316,7 +318,7 @@ mod tests {
         }
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "null 2.5 \"dead\" -.inf 1.0e+20 \"12\" ab "
+            "null 2.5 \"3q0=\" -.inf 1.0e+20 Eg== qw== "
         );
     }
 }

@@ -91,22 +91,10 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends `b` as standard base64 (with padding), without quotes.
+/// Appends `b` as standard base64 (with padding), without quotes: the encoding of
+/// `rig_layout::base64_chunks`, shared with the host's JSON sink (and Go's `encoding/json`).
 pub fn base64(out: &mut Vec<u8>, b: &[u8]) {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in b.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        out.push(A[(n >> 18) as usize & 63]);
-        out.push(A[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63]
-        } else {
-            b'='
-        });
-        out.push(if chunk.len() > 2 { A[n as usize & 63] } else { b'=' });
-    }
+    out.extend(rig_operator_sdk::base64_chunks(b).flatten());
 }
 
 /// Appends a number with `Display` (no allocation: formats straight into the buffer).

@@ -47,6 +47,7 @@ pub use batch::{BatchView, OwnedBatch, Value, decode, str_prefix};
 pub use builder::RowsBuilder;
 pub use config::Config;
 pub use operator::{Operator, Output, Runner};
+pub use rig_layout::{Escaped, base64_chunks};
 pub use schema::{Field, FieldKind, FieldRef, Schema};
 
 /// The bindings generated from `wit/operator.wit` (world `rig-operator`). Operators normally
