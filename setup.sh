@@ -27,7 +27,17 @@ rustup toolchain install >/dev/null 2>&1 || rustup toolchain install 1.99.1 --pr
 
 # One build, in release mode, shared by `rig` and the test suite.
 cargo build --release --locked -p rig
-$SUDO install -m 0755 target/release/rig /usr/local/bin/rig
+# The installed binary is stripped (~30 MB instead of ~160 MB); its symbols and line tables stay in
+# target/release/rig.debug, linked by a .gnu_debuglink, so gdb and backtrace tools still find them.
+objcopy --only-keep-debug target/release/rig target/release/rig.debug
+objcopy --strip-debug --strip-unneeded --add-gnu-debuglink=target/release/rig.debug \
+  target/release/rig target/release/rig.stripped
+$SUDO install -m 0755 target/release/rig.stripped /usr/local/bin/rig
+rm -f target/release/rig.stripped
+
+# The guest toolchains of `rig operator new --lang python|js|c` (componentize-py, componentize-js,
+# wasi-libc, wit-bindgen, wasm-tools), so every command of the README works after this script.
+operators/examples/install-toolchains.sh
 
 # Build the bundled gadgets into the local image store, so `rig run trace_exec` runs an image.
 rig image build --bundled >/dev/null
