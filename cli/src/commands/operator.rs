@@ -197,7 +197,10 @@ fn render(text: &str, name: &str) -> String {
 /// Writes a new project; returns the files written, relative to `dir`.
 fn create(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
     if !valid_name(name) {
-        bail!("invalid operator name {name:?}: use lowercase letters, digits and dashes, starting with a letter");
+        bail!(
+            "invalid operator name {}: use lowercase letters, digits and dashes, starting with a letter",
+            rig_kernel::input::quote(name, 80)
+        );
     }
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
