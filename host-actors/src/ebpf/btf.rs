@@ -475,6 +475,31 @@ mod tests {
         assert_eq!(btf.size_of(members[1].type_id).unwrap(), Some(4));
     }
 
+    fn section(t: &[u8], strings: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push(
+            &mut out,
+            &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32],
+        );
+        out.extend_from_slice(t);
+        out.extend_from_slice(strings);
+        out
+    }
+
+    #[test]
+    fn cycles_are_errors_naming_the_type() {
+        let strings = b"\0loop\0self\0m\0".to_vec();
+        let mut t = Vec::new();
+        push(&mut t, &[1, 8 << 24, 1]); // 1: typedef loop -> 1
+        push(&mut t, &[0, 3 << 24, 0, 2, 1, 1_000_000]); // 2: array of itself
+        push(&mut t, &[6, (4 << 24) | 1, 8, 11, 3, 0]); // 3: struct self { struct self m; }
+        let btf = Btf::parse(&section(&t, &strings)).unwrap();
+        let e = btf.resolve(1).unwrap_err().to_string();
+        assert!(e.contains("typedef loop"), "{e}");
+        assert!(btf.size_of(2).is_err());
+        assert_eq!(btf.size_of(3).unwrap(), Some(8));
+    }
+
     #[test]
     fn truncated_sections_are_errors_not_panics() {
         let data = sample();

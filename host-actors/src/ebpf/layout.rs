@@ -373,6 +373,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_struct_containing_itself_is_an_error_naming_it() {
+        fn push(v: &mut Vec<u8>, words: &[u32]) {
+            for w in words {
+                v.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        let strings = b"\0self\0m\0".to_vec();
+        let mut t = Vec::new();
+        push(&mut t, &[1, (4 << 24) | 1, 8, 6, 1, 0]); // 1: struct self { struct self m; }
+        let mut data = Vec::new();
+        push(&mut data, &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32]);
+        data.extend_from_slice(&t);
+        data.extend_from_slice(&strings);
+        let btf = Btf::parse(&data).unwrap();
+        let e = schema_from_btf(&btf, "ds", "self", None).unwrap_err().to_string();
+        assert!(e.contains("struct self") && e.contains("deeper"), "{e}");
+        assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
     fn companions_follow_ig_naming() {
         assert_eq!(sibling("proc.creds.uid", "uid", "user"), "proc.creds.user");
         assert_eq!(sibling("owner", "uid", "user"), "owner_user");

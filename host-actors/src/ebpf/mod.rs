@@ -131,6 +131,27 @@ impl Gadget {
                 what: format!("GADGET_MAPITER({}, {})", escape_control(&m.name), escape_control(&m.map)),
             });
         }
+        // gadget.yaml entries the object does not have: warned about (as `rig image build`
+        // refuses them), one line each kind, so a stale gadget.yaml still runs.
+        let stale_ds: Vec<&str> = metadata
+            .datasources
+            .keys()
+            .filter(|k| !datasources.iter().any(|d| &d.schema.datasource == *k))
+            .map(String::as_str)
+            .collect();
+        if !stale_ds.is_empty() {
+            tracing::warn!(object = %path, "gadget.yaml describes {} datasource(s) the object does not declare: {}", stale_ds.len(), layout::name_list(&stale_ds));
+        }
+        let stale_params: Vec<&str> = metadata
+            .params
+            .ebpf
+            .keys()
+            .filter(|k| !object.params.iter().any(|p| &p.var == *k))
+            .map(String::as_str)
+            .collect();
+        if !stale_params.is_empty() {
+            tracing::warn!(object = %path, "gadget.yaml describes {} parameter(s) the object has no GADGET_PARAM for: {}", stale_params.len(), layout::name_list(&stale_params));
+        }
         let params = params::param_defs(&object, &metadata);
         Ok(Self {
             object,
