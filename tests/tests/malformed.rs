@@ -402,7 +402,28 @@ fn run_rig(args: &[String], tmp: &Path, limit: Duration) -> Outcome {
     }
 }
 
-/// Programs named in `names` that stay loaded with no live holder, or held by `pid`.
+/// Pids holding each program id, from `/proc/*/fdinfo`: a program fd or a link fd (both show
+/// `prog_id:`). bpftool's own `pids` lists need a skeleton build this machine's bpftool lacks.
+fn holders() -> std::collections::HashMap<u64, Vec<u64>> {
+    let mut map: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+    for proc_entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = proc_entry.file_name().to_str().and_then(|p| p.parse::<u64>().ok()) else {
+            continue;
+        };
+        for fd in fs::read_dir(proc_entry.path().join("fdinfo")).into_iter().flatten().flatten() {
+            let Ok(info) = fs::read_to_string(fd.path()) else { continue };
+            for line in info.lines() {
+                if let Some(id) = line.strip_prefix("prog_id:").and_then(|v| v.trim().parse().ok()) {
+                    map.entry(id).or_default().push(pid);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// Programs named in `names` that stay loaded with no live holder, or held by `pid` (a rig that
+/// has exited). Programs other cases are running right now have holders and are not counted.
 fn leaked(names: &[String], pid: u32) -> Vec<String> {
     if names.is_empty() {
         return Vec::new();
@@ -411,14 +432,17 @@ fn leaked(names: &[String], pid: u32) -> Vec<String> {
     for _ in 0..20 {
         let out = Command::new("bpftool").args(["-j", "prog", "show"]).output().expect("bpftool");
         let progs: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let others = holders();
         left = progs
             .as_array()
             .into_iter()
             .flatten()
             .filter(|p| names.iter().any(|n| p["name"].as_str() == Some(n.as_str())))
             .filter(|p| {
-                let pids = p["pids"].as_array().cloned().unwrap_or_default();
-                pids.is_empty() || pids.iter().any(|h| h["pid"].as_u64() == Some(u64::from(pid)))
+                let mut pids: Vec<u64> =
+                    p["pids"].as_array().into_iter().flatten().filter_map(|h| h["pid"].as_u64()).collect();
+                pids.extend(others.get(&p["id"].as_u64().unwrap_or(0)).into_iter().flatten());
+                pids.is_empty() || pids.contains(&u64::from(pid))
             })
             .map(|p| format!("{} (id {})", p["name"].as_str().unwrap_or("?"), p["id"]))
             .collect();
