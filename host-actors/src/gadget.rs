@@ -113,11 +113,16 @@ fn metadata_at(path: &Path) -> Result<GadgetMetadata, ResolveError> {
     if !path.is_file() {
         return Ok(GadgetMetadata::default());
     }
-    let text = read(path)?;
-    Ok(GadgetMetadata::parse(
-        &String::from_utf8_lossy(&text),
-        &path.display().to_string(),
-    )?)
+    let bytes = read(path)?;
+    // A gadget.yaml is text: invalid UTF-8 is refused, not silently replaced.
+    let text = std::str::from_utf8(&bytes).map_err(|e| ResolveError::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        ),
+    })?;
+    Ok(GadgetMetadata::parse(text, &path.display().to_string())?)
 }
 
 /// Builds (if needed) and reads a gadget folder.
