@@ -307,21 +307,11 @@ fn operator_stage(
     Ok(Box::new(stage))
 }
 
-/// A memory cap: `256MiB`, `1GiB`, or plain MiB (`256`), at most 4 GiB (wasm32's address space).
+/// A memory cap: `256MiB`, `1GiB`, or plain MiB (`256`), at most 4 GiB (wasm32's address space):
+/// the graph file's rule ([`rig_kernel::graph_config::parse_memory_limit`]), so a
+/// `--operator-param NODE.memory-limit=…` is read exactly like a graph file's `memory-limit`.
 pub fn parse_mib(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("GiB") {
-        (n, 1usize << 30)
-    } else {
-        (t.strip_suffix("MiB").unwrap_or(t), 1 << 20)
-    };
-    match number.trim().parse::<usize>() {
-        Ok(n) if n > 0 && n.checked_mul(scale).is_some_and(|b| b <= 4 << 30) => Ok(n * scale),
-        _ => Err(format!(
-            "{} is not a memory size from 1MiB to 4GiB (256MiB, 1GiB)",
-            rig_kernel::input::quote(text, 40)
-        )),
-    }
+    rig_kernel::graph_config::parse_memory_limit(text)
 }
 
 /// A window or deadline: rig's one duration syntax ([`rig_kernel::input::parse_duration`]:

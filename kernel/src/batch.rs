@@ -245,22 +245,6 @@ mod tests {
         }
     }
 
-    const KINDS: [FieldKind; 13] = [
-        FieldKind::Bool,
-        FieldKind::U8,
-        FieldKind::U16,
-        FieldKind::U32,
-        FieldKind::U64,
-        FieldKind::S8,
-        FieldKind::S16,
-        FieldKind::S32,
-        FieldKind::S64,
-        FieldKind::F32,
-        FieldKind::F64,
-        FieldKind::Str,
-        FieldKind::Bytes,
-    ];
-
     /// Random schemas (fields anywhere, most refused by `build`) and random row bytes: building,
     /// pushing records, rebuilding from parts, reading and formatting every value never panics.
     #[test]
@@ -271,7 +255,7 @@ mod tests {
             let raw = rng.below(64) as u32;
             let mut b = SchemaBuilder::new("p", raw);
             for i in 0..rng.below(8) {
-                let kind = KINDS[rng.below(13) as usize];
+                let kind = FieldKind::ALL[rng.below(FieldKind::ALL.len() as u64) as usize];
                 if rng.below(3) == 0 {
                     b.heap(format!("h{i}"), kind);
                 } else {
