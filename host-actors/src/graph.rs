@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +100,24 @@ pub enum BuildError {
     /// `--operator-param` names no node of the graph.
     #[error("--operator-param {0}: no operator node with that name")]
     UnknownParamNode(String),
+    /// A file sink would write inside a directory an operator of the same run may change: the
+    /// operator could plant a symlink at any component of the path and redirect the host's writes.
+    #[error(
+        "graph node {node}: file sink path {} lies inside {}, the directory granted to operator {operator}: \
+         rig never writes where an operator can redirect it (choose a path outside every grant-dir)",
+        path.display(),
+        grant.display()
+    )]
+    SinkInGrant {
+        /// The file sink node.
+        node: String,
+        /// Its `path`, as given.
+        path: PathBuf,
+        /// The operator node whose `grant-dir` contains it.
+        operator: String,
+        /// That `grant-dir`, as given.
+        grant: PathBuf,
+    },
 }
 
 /// What the terminal sink prints.
@@ -346,6 +364,79 @@ fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
     Ok(terminal_stage(format, fields, Box::new(std::io::BufWriter::new(file))))
 }
 
+/// `path` made absolute (against the working directory, as the open will be).
+fn absolute(path: &Path) -> PathBuf {
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `path` made absolute with every symlink resolved, as far as it exists; the components that do
+/// not exist yet are appended as written (a `..` among them removes the one before).
+fn resolve(path: &Path) -> PathBuf {
+    let abs = absolute(path);
+    let Some((mut out, rest)) = abs
+        .ancestors()
+        .find_map(|a| Some((a.canonicalize().ok()?, abs.strip_prefix(a).ok()?)))
+    else {
+        return abs;
+    };
+    for c in rest.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// Every place a file sink's open walks through: each directory on its path, resolved, and the
+/// file itself (its last component is not followed: the open refuses a symlink there).
+fn sink_walk(path: &Path) -> Vec<PathBuf> {
+    let abs = absolute(path);
+    let Some(dir) = abs.parent() else {
+        return vec![resolve(&abs)];
+    };
+    let mut walk: Vec<PathBuf> = dir.ancestors().map(resolve).collect();
+    walk.push(match abs.file_name() {
+        Some(name) => resolve(dir).join(name),
+        None => resolve(&abs),
+    });
+    walk
+}
+
+/// Refuses every file sink whose path lies inside (or is) a directory granted to an operator of
+/// the same graph, or walks through one (`grant/sub/out.jsonl` with `grant/sub -> /etc` planted
+/// by an earlier run), before any node is built: nothing is opened, compiled or attached yet.
+fn check_sink_paths(configs: &[NodeConfig]) -> Result<(), BuildError> {
+    let grants: Vec<(&NodeConfig, &String, PathBuf)> = configs
+        .iter()
+        .filter(|n| n.operator.is_some())
+        .filter_map(|n| n.params.get("grant-dir").map(|g| (n, g, resolve(Path::new(g)))))
+        .collect();
+    let sinks = configs
+        .iter()
+        .filter(|n| n.operator.is_none() && n.sink.as_deref() == Some("file"));
+    for sink in sinks {
+        let Some(path) = sink.params.get("path") else {
+            continue;
+        };
+        let walk = sink_walk(Path::new(path));
+        let inside = |dir: &PathBuf| walk.iter().any(|p| p.starts_with(dir));
+        if let Some((op, grant, _)) = grants.iter().find(|(_, _, dir)| inside(dir)) {
+            return Err(BuildError::SinkInGrant {
+                node: sink.id.clone(),
+                path: PathBuf::from(path),
+                operator: op.id.clone(),
+                grant: PathBuf::from(grant),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Builds the run's nodes. `schema` is the datasource's; operators that change the schema are
 /// validated when the pipeline spawns (each `init` sees its real input).
 pub fn build(
@@ -376,6 +467,7 @@ pub fn build(
             .ok_or_else(|| BuildError::UnknownParamNode(format!("{node}.{key}={value}")))?;
         n.params.insert(key.clone(), value.clone());
     }
+    check_sink_paths(&configs)?;
     // Node 0 is `format`; graph node i becomes index i + 1; the terminal (if used) comes last.
     let needs_terminal = edges.iter().any(|(_, b)| *b == Endpoint::Terminal);
     let terminal_index = configs.len() + 1;
@@ -464,6 +556,69 @@ mod tests {
         assert!(parse_mib("5GiB").unwrap_err().contains("4GiB"));
         assert!(parse_mib("0").is_err());
         assert!(parse_mib("lots").is_err());
+    }
+
+    fn node(id: &str, operator: Option<&str>, sink: Option<&str>, params: &[(&str, &Path)]) -> NodeConfig {
+        NodeConfig {
+            id: id.into(),
+            operator: operator.map(str::to_owned),
+            sink: sink.map(str::to_owned),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.display().to_string()))
+                .collect(),
+            on_error: ConfigOnError::Stop,
+        }
+    }
+
+    /// The error for a graph of one operator granted `grant` and one file sink writing `path`.
+    fn sink_check(grant: &Path, path: &Path) -> Result<(), BuildError> {
+        check_sink_paths(&[
+            node("planter", Some("x.wasm"), None, &[("grant-dir", grant)]),
+            node("copy", None, Some("file"), &[("path", path)]),
+        ])
+    }
+
+    #[test]
+    fn a_file_sink_inside_a_granted_directory_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let grant = root.path().join("grant");
+        std::fs::create_dir(&grant).unwrap();
+        let outside = root.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, grant.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&grant, root.path().join("alias")).unwrap();
+        let refused = [
+            grant.join("out.jsonl"),
+            grant.clone(),
+            grant.join("not/yet/out.jsonl"),
+            grant.join("sub/out.jsonl"),
+            root.path().join("alias/out.jsonl"),
+            outside.join("../grant/out.jsonl"),
+        ];
+        for path in &refused {
+            let e = sink_check(&grant, path).expect_err(&path.display().to_string()).to_string();
+            assert!(
+                e.contains("copy") && e.contains(&path.display().to_string()),
+                "names the sink and its path: {e}"
+            );
+            assert!(
+                e.contains("planter") && e.contains(&grant.display().to_string()),
+                "names the operator and its grant: {e}"
+            );
+        }
+        // The grant named through a symlink, a path that does not exist yet.
+        assert!(sink_check(&root.path().join("alias"), &grant.join("new/out.jsonl")).is_err());
+        for path in [
+            outside.join("out.jsonl"),
+            root.path().join("grant-sibling.jsonl"),
+            root.path().join("missing/out.jsonl"),
+        ] {
+            sink_check(&grant, &path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        // Without a grant nothing is refused.
+        let plain = [node("copy", None, Some("file"), &[("path", &grant.join("out.jsonl"))])];
+        assert!(check_sink_paths(&plain).is_ok());
     }
 
     #[test]
