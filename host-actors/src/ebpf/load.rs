@@ -345,3 +345,76 @@ pub fn run_iter(loaded: &mut Loaded, program: &str, section: &str) -> Result<Vec
     file.read_to_end(&mut out).map_err(|e| attach_err(e.to_string()))?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The hint matcher on errors built the way aya builds them (a failed syscall's OS error
+    //! number), so no kernel is needed: hints follow the errno and the section, never the text.
+
+    use super::*;
+
+    fn syscall(errno: i32) -> ProgramError {
+        ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_prog_load",
+            io_error: std::io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    #[test]
+    fn a_refused_fentry_fexit_or_lsm_load_names_the_hook_and_says_the_kernel_refuses_it() {
+        for section in [
+            "fentry/do_sys_openat2",
+            "fexit/do_sys_openat2",
+            "lsm/file_open",
+            "fmod_ret/security_x",
+        ] {
+            for errno in [libc::EPERM, libc::EACCES, libc::EOPNOTSUPP, ENOTSUPP] {
+                let e = verifier("rig_prog", section, syscall(errno));
+                assert!(matches!(e, LoadError::Attach { .. }), "{section} errno {errno}: {e:?}");
+                let msg = e.to_string();
+                assert!(msg.contains(section), "{msg}");
+                assert!(msg.contains("rig_prog"), "{msg}");
+                assert!(msg.contains("this kernel refuses fentry/fexit/lsm programs"), "{msg}");
+            }
+        }
+        let msg = verifier("rig_prog", "lsm/file_open", syscall(libc::EPERM)).to_string();
+        assert!(
+            msg.contains("Operation not permitted"),
+            "the kernel's reason is kept: {msg}"
+        );
+    }
+
+    #[test]
+    fn a_kprobe_section_says_kprobes_are_unavailable_whatever_the_errno() {
+        for section in ["kprobe/do_sys_openat2", "kretprobe/do_sys_openat2"] {
+            for errno in [libc::ENOENT, libc::EPERM, libc::EINVAL] {
+                assert!(
+                    hint(section, &syscall(errno)).contains("kprobes are not available"),
+                    "{section} {errno}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_hook_is_named_by_kind() {
+        assert!(hint("tracepoint/syscalls/sys_enter_nosuch", &syscall(libc::ENOENT)).contains("no such tracepoint"));
+        assert!(hint("raw_tp/nosuch", &syscall(libc::ENOENT)).contains("no such tracepoint"));
+        assert!(hint("fentry/nosuch", &syscall(libc::ENOENT)).contains("no such kernel function"));
+    }
+
+    #[test]
+    fn an_unrelated_error_gets_no_hint() {
+        // A verifier rejection (EINVAL) on an fentry program is not "refused by this kernel".
+        assert_eq!(hint("fentry/do_sys_openat2", &syscall(libc::EINVAL)), "");
+        assert_eq!(hint("lsm/file_open", &ProgramError::AlreadyAttached), "");
+        assert_eq!(hint("tracepoint/syscalls/sys_enter_openat", &syscall(libc::EPERM)), "");
+        assert_eq!(hint("tp_btf/sched_switch", &syscall(libc::E2BIG)), "");
+        let e = verifier(
+            "rig_prog",
+            "tracepoint/syscalls/sys_enter_openat",
+            syscall(libc::EINVAL),
+        );
+        assert!(matches!(e, LoadError::Verifier { .. }), "{e:?}");
+    }
+}
