@@ -91,7 +91,7 @@ pub fn bundled() -> Vec<&'static str> {
     v
 }
 
-fn find_tool(env: &str, names: &[&str]) -> Result<PathBuf, CompileError> {
+pub(crate) fn find_tool(env: &str, names: &[&str]) -> Result<PathBuf, CompileError> {
     if let Some(p) = std::env::var_os(env) {
         return Ok(PathBuf::from(p));
     }

@@ -15,11 +15,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use aya::programs::{Iter, Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use super::object::GadgetObject;
+use super::core_btf;
+use super::object::{GadgetObject, ProgramSpec};
 
 /// Why a gadget could not be loaded or attached.
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +162,28 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 pub struct Loaded {
     /// The aya handle (maps, programs, links).
     pub ebpf: Ebpf,
-    /// The kernel BTF (kept for iterator programs loaded later).
-    pub kernel_btf: Btf,
+    /// The kernel BTF, read on first use (iterator programs loaded later need it).
+    kernel_btf: KernelBtf,
+}
+
+/// The whole kernel BTF, parsed at most once and only when something needs it: `tp_btf`,
+/// fentry/fexit/lsm and iterator programs, or a load the minimal CO-RE BTF could not serve.
+#[derive(Debug, Default)]
+struct KernelBtf(OnceLock<Result<Btf, String>>);
+
+impl KernelBtf {
+    fn get(&self) -> Result<&Btf, LoadError> {
+        self.0
+            .get_or_init(|| Btf::from_sys_fs().map_err(|e| chain(&e)))
+            .as_ref()
+            .map_err(|e| LoadError::KernelBtf(e.clone()))
+    }
+}
+
+/// True for sections whose programs are loaded against a kernel type (and so need its BTF).
+fn needs_kernel_btf(section: &str) -> bool {
+    let kind = section.split('/').next().unwrap_or_default();
+    matches!(kind.trim_end_matches(".s"), "tp_btf" | "fentry" | "fexit" | "fmod_ret" | "lsm")
 }
 
 /// Mounts tracefs at `/sys/kernel/tracing` when neither it nor debugfs's copy is there: fresh
@@ -194,11 +216,50 @@ fn ensure_tracefs() {
 
 /// Loads `object` with the given parameter bytes (variable → value) and attaches every program
 /// except iterators, which snapshots attach on demand.
+///
+/// Start-up is on the path to a run's first event, so: CO-RE relocates against the object's
+/// minimal BTF ([`core_btf`]) when there is one, the kernel BTF is parsed only when a program
+/// needs it (on another thread, meanwhile), and the programs go through the verifier in
+/// parallel; they are attached afterwards in the object's order, and the first failure in that
+/// order is the one reported, so errors stay reproducible. A load that fails against the minimal
+/// BTF is retried once against the whole kernel BTF.
 pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result<Loaded, LoadError> {
     ensure_tracefs();
-    let kernel_btf = Btf::from_sys_fs().map_err(|e| LoadError::KernelBtf(chain(&e)))?;
+    let kernel_btf = KernelBtf::default();
+    let minimal = std::thread::scope(|s| {
+        if object.programs.iter().any(|p| needs_kernel_btf(&p.section)) {
+            s.spawn(|| {
+                let _ = kernel_btf.get();
+            });
+        }
+        core_btf::minimal(&object.bytes)
+    });
+    if let Some(min) = &minimal {
+        match load_with(object, params, min, &kernel_btf) {
+            Ok(ebpf) => return Ok(Loaded { ebpf, kernel_btf }),
+            Err(e @ (LoadError::Attach { .. } | LoadError::UnsupportedSection { .. } | LoadError::KernelBtf(_))) => {
+                return Err(e);
+            }
+            Err(e) => tracing::debug!(error = %e, "load against the minimal CO-RE BTF failed; retrying with the kernel's"),
+        }
+    }
+    let ebpf = load_with(object, params, kernel_btf.get()?, &kernel_btf)?;
+    if minimal.is_some() {
+        // The whole BTF served where the minimal one did not: do not use that one again.
+        core_btf::forget(&object.bytes);
+    }
+    Ok(Loaded { ebpf, kernel_btf })
+}
+
+/// One attempt: relocate against `target`, verify every program, attach them in order.
+fn load_with(
+    object: &GadgetObject,
+    params: &BTreeMap<String, Vec<u8>>,
+    target: &Btf,
+    kernel_btf: &KernelBtf,
+) -> Result<Ebpf, LoadError> {
     let mut loader = EbpfLoader::new();
-    loader.btf(&kernel_btf);
+    loader.btf(target);
     for (var, bytes) in params {
         loader.override_global(var.as_str(), bytes.as_slice(), true);
     }
@@ -206,15 +267,46 @@ pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result
         path: object.path.clone(),
         reason: chain(&e),
     })?;
-    // Attach in the object's order so errors are reproducible.
+    verify_all(&mut ebpf, object, kernel_btf)?;
     for spec in &object.programs {
-        let Some(prog) = ebpf.program_mut(&spec.name) else {
-            continue;
-        };
-        attach(prog, &spec.name, &spec.section, &kernel_btf)?;
+        if let Some(prog) = ebpf.program_mut(&spec.name) {
+            attach(prog, &spec.name, &spec.section)?;
+        }
     }
     tracing::info!(object = %object.path, programs = object.programs.len(), "gadget attached");
-    Ok(Loaded { ebpf, kernel_btf })
+    Ok(ebpf)
+}
+
+/// Puts every program (iterators aside) through the verifier, on up to one thread per CPU; the
+/// error reported is the first in the object's order.
+fn verify_all(ebpf: &mut Ebpf, object: &GadgetObject, kernel_btf: &KernelBtf) -> Result<(), LoadError> {
+    let mut by_name: BTreeMap<&str, &mut Program> = ebpf.programs_mut().collect();
+    let work: Vec<(usize, &ProgramSpec, &mut Program)> = object
+        .programs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, spec)| by_name.remove(spec.name.as_str()).map(|p| (i, spec, p)))
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(work.len());
+    let queue = Mutex::new(work.into_iter());
+    let failures = Mutex::new(Vec::new());
+    let next = || queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+    let run = || {
+        while let Some((i, spec, prog)) = next() {
+            if let Err(e) = verify(prog, &spec.name, &spec.section, kernel_btf) {
+                failures.lock().unwrap_or_else(PoisonError::into_inner).push((i, e));
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(run);
+        }
+        run();
+    });
+    let mut failures = failures.into_inner().unwrap_or_else(PoisonError::into_inner);
+    failures.sort_by_key(|(i, _)| *i);
+    failures.into_iter().next().map_or(Ok(()), |(_, e)| Err(e))
 }
 
 fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
@@ -263,7 +355,28 @@ fn hint(section: &str, e: &ProgramError) -> &'static str {
     }
 }
 
-fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<(), LoadError> {
+/// Loads one program into the kernel (the verifier's part); iterators are loaded when run.
+fn verify(prog: &mut Program, name: &str, section: &str, kernel_btf: &KernelBtf) -> Result<(), LoadError> {
+    let load_err = |e| verifier(name, section, e);
+    let target = section.split_once('/').map_or("", |(_, t)| t);
+    match prog {
+        Program::TracePoint(p) => p.load().map_err(load_err),
+        Program::RawTracePoint(p) => p.load().map_err(load_err),
+        Program::KProbe(p) => p.load().map_err(load_err),
+        Program::BtfTracePoint(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
+        Program::FEntry(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
+        Program::FExit(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
+        Program::Lsm(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
+        Program::Iter(_) => Ok(()),
+        _ => Err(LoadError::UnsupportedSection {
+            program: name.into(),
+            section: section.into(),
+        }),
+    }
+}
+
+/// Attaches one loaded program to the hook its section names.
+fn attach(prog: &mut Program, name: &str, section: &str) -> Result<(), LoadError> {
     let attach_err = |e: ProgramError| {
         let reason = chain(&e);
         LoadError::Attach {
@@ -272,48 +385,36 @@ fn attach(prog: &mut Program, name: &str, section: &str, btf: &Btf) -> Result<()
             reason: format!("{reason}{}", hint(section, &e)),
         }
     };
-    let load_err = |e| verifier(name, section, e);
+    let unsupported = || LoadError::UnsupportedSection {
+        program: name.into(),
+        section: section.into(),
+    };
     let (kind, target) = section.split_once('/').unwrap_or((section, ""));
     match (prog, kind) {
         (Program::TracePoint(p), "tracepoint" | "tp") => {
-            let (cat, tp) = target.split_once('/').ok_or_else(|| LoadError::UnsupportedSection {
-                program: name.into(),
-                section: section.into(),
-            })?;
-            p.load().map_err(load_err)?;
+            let (cat, tp) = target.split_once('/').ok_or_else(unsupported)?;
             p.attach(cat, tp).map_err(attach_err)?;
         }
         (Program::RawTracePoint(p), _) => {
-            p.load().map_err(load_err)?;
             p.attach(target).map_err(attach_err)?;
         }
-        (Program::BtfTracePoint(p), _) => {
-            p.load(target, btf).map_err(load_err)?;
-            p.attach().map_err(attach_err)?;
-        }
         (Program::KProbe(p), _) => {
-            p.load().map_err(load_err)?;
             p.attach(target, 0).map_err(attach_err)?;
         }
+        (Program::BtfTracePoint(p), _) => {
+            p.attach().map_err(attach_err)?;
+        }
         (Program::FEntry(p), _) => {
-            p.load(target, btf).map_err(load_err)?;
             p.attach().map_err(attach_err)?;
         }
         (Program::FExit(p), _) => {
-            p.load(target, btf).map_err(load_err)?;
             p.attach().map_err(attach_err)?;
         }
         (Program::Lsm(p), _) => {
-            p.load(target, btf).map_err(load_err)?;
             p.attach().map_err(attach_err)?;
         }
         (Program::Iter(_), _) => {}
-        _ => {
-            return Err(LoadError::UnsupportedSection {
-                program: name.into(),
-                section: section.into(),
-            });
-        }
+        _ => return Err(unsupported()),
     }
     Ok(())
 }
@@ -330,7 +431,7 @@ pub fn run_iter(loaded: &mut Loaded, program: &str, section: &str) -> Result<Vec
     };
     let p: &mut Iter = p;
     if p.fd().is_err() {
-        p.load(target, &loaded.kernel_btf)
+        p.load(target, loaded.kernel_btf.get()?)
             .map_err(|e| verifier(program, section, e))?;
     }
     let attach_err = |reason: String| LoadError::Attach {

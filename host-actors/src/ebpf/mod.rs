@@ -2,9 +2,11 @@
 //!
 //! [`object`] reads what a gadget declares, [`layout`] turns its event structs into schemas,
 //! [`params`] turns its `GADGET_PARAM`s into typed flags, [`load`] loads and attaches it with
-//! aya, and [`source`] drains it into the graph. [`Gadget`] ties them together for one gadget.
+//! aya (relocating against the small per-object BTF that [`core_btf`] caches), and [`source`]
+//! drains it into the graph. [`Gadget`] ties them together for one gadget.
 
 pub mod btf;
+pub mod core_btf;
 pub mod layout;
 pub mod load;
 pub mod object;
