@@ -9,7 +9,8 @@ pub mod registry;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// The `rig` binary built alongside the tests (`$RIG_BIN` overrides).
@@ -186,4 +187,31 @@ pub fn sh(cmd: &str, args: &[&str]) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Runs `/bin/true` in a loop until dropped, so trace_exec always has events.
+pub struct Execs(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+
+impl Execs {
+    /// Starts the loop.
+    pub fn start() -> Execs {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let t = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let _ = Command::new("/bin/true").status();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Execs(stop, Some(t))
+    }
+}
+
+impl Drop for Execs {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
 }

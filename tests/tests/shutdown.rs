@@ -5,40 +5,12 @@
 //! killed and the test fails (the old hang of issue 7).
 
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rig_tests::{RigRun, repo, require_kernel, rig, rig_bin};
+use rig_tests::{Execs, RigRun, repo, require_kernel, rig, rig_bin};
 
 /// How long a run may take to end once its stop condition happened.
 const BOUND: Duration = Duration::from_secs(15);
-
-/// Runs `/bin/true` in a loop until dropped, so trace_exec always has events.
-struct Execs(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
-
-impl Execs {
-    fn start() -> Execs {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let t = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                let _ = Command::new("/bin/true").status();
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        Execs(stop, Some(t))
-    }
-}
-
-impl Drop for Execs {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-        if let Some(t) = self.1.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// The gadget compiled once, so the bounds below measure rig's run and not clang.
 fn warm_up() {
