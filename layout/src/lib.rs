@@ -169,7 +169,8 @@ pub enum Value<'a> {
     I64(i64),
     /// Any float.
     F64(f64),
-    /// Text (the longest UTF-8 prefix of the stored bytes; see [`Escaped`] for all of them).
+    /// Text: the longest UTF-8 prefix of the stored bytes, which is what filters, sorting and
+    /// operators compare. Output shows all of them, invalid bytes as `\xNN` (see [`Escaped`]).
     Str(&'a str),
     /// Bytes.
     Bytes(&'a [u8]),

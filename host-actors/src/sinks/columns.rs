@@ -5,16 +5,17 @@
 //! its `template`, then IG's defaults (width 16, left, ellipsis at the end). Per event only the
 //! value is rendered: widths are counted in characters, longer values are cut with `…`, columns
 //! are separated by one space and the last column carries no trailing padding. Values are
-//! sanitized (control characters become `?`) so an event cannot drive the terminal.
+//! sanitized (control characters become `?`) so an event cannot drive the terminal; text that is
+//! not UTF-8 shows every byte, each invalid one as `\xNN` (`dir/\xff\xfeNAME`).
 //!
 //! Width rule (IG without auto-scaling): `columns.width`, else 16 capped by `columns.maxwidth`;
 //! then raised to `columns.minwidth`.
 
 use std::collections::BTreeMap;
 
-use rig_kernel::{Batch, FieldId, Schema, Value};
+use rig_kernel::{Batch, FieldId, FieldKind, Schema, Storage, Value};
 
-use super::text::{Scan, push_f64, push_hex, push_i64, push_sanitized, push_u64, scan};
+use super::text::{Scan, push_f64, push_hex, push_i64, push_sanitized, push_u64, scan, text_str};
 
 /// IG's default column width.
 const DEFAULT_WIDTH: usize = 16;
@@ -75,6 +76,8 @@ struct Column {
     width: usize,
     align: Align,
     ellipsis: Ellipsis,
+    /// For a text field: `Some(inline)`, so its raw bytes are shown, not a `Value`'s UTF-8 prefix.
+    text: Option<bool>,
 }
 
 /// The columns to print and the pre-rendered header line.
@@ -169,6 +172,7 @@ impl ColumnsLayout {
                 width,
                 align,
                 ellipsis,
+                text: (f.kind == FieldKind::Str).then_some(matches!(f.storage, Storage::Inline { .. })),
             });
         }
         let names: Vec<&str> = fields.iter().map(|id| schema.field(*id).name.as_str()).collect();
@@ -195,7 +199,10 @@ impl ColumnsLayout {
             if i > 0 {
                 out.push(b' ');
             }
-            let text = cell_text(batch.value(row, col.field), scratch);
+            let text = match col.text {
+                Some(inline) => text_str(batch.bytes(row, col.field), inline, scratch),
+                None => cell_text(batch.value(row, col.field), scratch),
+            };
             push_cell(out, text, col, i == last);
         }
         out.push(b'\n');
@@ -288,6 +295,7 @@ mod tests {
             width,
             align,
             ellipsis,
+            text: None,
         };
         let mut out = Vec::new();
         push_cell(&mut out, text, &col, last);

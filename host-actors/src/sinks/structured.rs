@@ -9,11 +9,14 @@
 //!
 //! When a field's name is also the prefix of other fields (`src` and `src.port`), the group wins
 //! and the field itself is left out of these formats, as IG does; it still shows in columns.
+//!
+//! Text fields are written from their raw bytes, losslessly: text that is not UTF-8 keeps every
+//! byte, each invalid one as the four characters `\xNN` (`"dir/\\xff\\xfeNAME"` in JSON).
 
 use rig_kernel::{Batch, FieldId, FieldKind, Schema, Storage, Value};
 
 use super::text::{
-    push_f64, push_i64, push_json_str, push_json_text, push_u64, push_yaml_f64, push_yaml_str,
+    push_f64, push_i64, push_json_str, push_json_text, push_u64, push_yaml_f64, push_yaml_str, text_str,
 };
 
 /// Which structured format a plan writes.
@@ -47,7 +50,8 @@ impl Node {
 struct Step {
     prefix: Vec<u8>,
     field: FieldId,
-    /// For a text field: `Some(inline)`, so JSON can take its bytes without decoding a `Value`.
+    /// For a text field: `Some(inline)`, so its raw bytes are rendered (losslessly, invalid UTF-8
+    /// as `\xNN`) instead of a `Value`'s UTF-8 prefix.
     text: Option<bool>,
 }
 
@@ -210,9 +214,13 @@ impl Plan {
     pub(super) fn write_row(&self, batch: &Batch, row: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
         for step in &self.steps {
             out.extend_from_slice(&step.prefix);
-            if let (Some(inline), Style::Json | Style::JsonPretty) = (step.text, self.style) {
-                // The hot path of `-o json`: NUL search, escape check and copy in one pass.
-                push_json_text(out, batch.bytes(row, step.field), inline);
+            if let Some(inline) = step.text {
+                let cell = batch.bytes(row, step.field);
+                match self.style {
+                    // The hot path of `-o json`: NUL search, escape check and copy in one pass.
+                    Style::Json | Style::JsonPretty => push_json_text(out, cell, inline),
+                    Style::Yaml => push_yaml_str(out, text_str(cell, inline, scratch)),
+                }
                 continue;
             }
             let value = batch.value(row, step.field);

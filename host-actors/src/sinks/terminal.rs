@@ -434,6 +434,39 @@ ret: 0
         assert_eq!(docs[1]["fname"], serde_yaml::Value::String("a: b".into()));
     }
 
+    /// Text that is not UTF-8, inline (`proc.comm`) and on the heap (`fname`), in every format.
+    fn run_raw(format: OutputFormat) -> String {
+        let fx = fixture();
+        let out = Shared::default();
+        let fields = ["proc.comm", "fname"].map(String::from);
+        let mut sink = TerminalSink::new(&fx.schema, format, Some(&fields), Box::new(out.clone())).unwrap();
+        let mut batch = Batch::with_capacity(fx.schema.clone(), 1);
+        let mut rec = [0u8; 32];
+        rec[..4].copy_from_slice(b"c\xffm\0");
+        batch.push_record(&rec);
+        batch.set_heap(0, fx.fname, b"dir/\xff\xfeNAME");
+        sink.process(batch).unwrap();
+        out.text()
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_shows_every_byte() {
+        assert_eq!(
+            run_raw(OutputFormat::Columns),
+            "COMM             FNAME\nc\\xffm           dir/\\xff\\xfeNAME\n"
+        );
+        let json = run_raw(OutputFormat::Json);
+        assert_eq!(json, "{\"proc\":{\"comm\":\"c\\\\xffm\"},\"fname\":\"dir/\\\\xff\\\\xfeNAME\"}\n");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["fname"], "dir/\\xff\\xfeNAME");
+        let pretty: serde_json::Value = serde_json::from_str(&run_raw(OutputFormat::JsonPretty)).unwrap();
+        assert_eq!(pretty, v);
+        let yaml = run_raw(OutputFormat::Yaml);
+        assert_eq!(yaml, "---\nproc:\n  comm: c\\xffm\nfname: dir/\\xff\\xfeNAME\n");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(doc["fname"], serde_yaml::Value::String("dir/\\xff\\xfeNAME".into()));
+    }
+
     #[test]
     fn fields_select_order_and_hidden_ones() {
         let fields = ["ret", "proc.pid", "proc.creds.uid"];

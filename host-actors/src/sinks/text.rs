@@ -3,7 +3,9 @@
 //! The terminal sink renders about a million events per second, so nothing here allocates: each
 //! function appends to a caller-owned `Vec<u8>` that is reused from batch to batch. Every
 //! function keeps its output valid UTF-8 as long as its input is (control characters are ASCII,
-//! so replacing or escaping them byte by byte never splits a multi-byte character).
+//! so replacing or escaping them byte by byte never splits a multi-byte character), and text
+//! cells, whose bytes need not be UTF-8, are shown losslessly: each invalid byte as `\xNN`
+//! ([`text_str`], [`push_json_text`]).
 //!
 //! Words: *escape* means the JSON/YAML double-quoted escapes; *sanitize* means making text safe
 //! to print on a terminal (control characters, which could drive the terminal, become `?`).
@@ -80,6 +82,12 @@ pub(super) fn push_yaml_f64(out: &mut Vec<u8>, x: f64) {
 /// `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as `\u00xx`).
 pub(super) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    push_json_escaped(out, s);
+    out.push(b'"');
+}
+
+/// Appends the body of [`push_json_str`]: `s` escaped, without the quotes.
+fn push_json_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -104,13 +112,35 @@ pub(super) fn push_json_str(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
 }
 
-/// Appends the raw bytes of a text cell as a JSON string, exactly as [`push_json_str`] would
-/// render `rig_kernel::batch::decode`'s `Value::Str` of them (inline text ends at its first NUL;
-/// invalid UTF-8 ends the string), without validating and scanning the text three times: plain
-/// ASCII (nearly all kernel text) is found and copied in one pass.
+/// The text of a text cell: inline text ends at its first NUL, heap text is all of its bytes.
+pub(super) fn text_bytes(cell: &[u8], inline: bool) -> &[u8] {
+    match cell.iter().position(|b| *b == 0) {
+        Some(end) if inline => &cell[..end],
+        _ => cell,
+    }
+}
+
+/// A text cell as a lossless `&str` ([`rig_kernel::batch::Escaped`]): valid UTF-8 borrowed as is;
+/// otherwise every invalid byte becomes `\xNN` (`dir/\xff\xfeNAME`), written into `scratch`.
+pub(super) fn text_str<'a>(cell: &'a [u8], inline: bool, scratch: &'a mut Vec<u8>) -> &'a str {
+    let text = text_bytes(cell, inline);
+    if let Ok(s) = std::str::from_utf8(text) {
+        return s;
+    }
+    scratch.clear();
+    // Writing into a Vec cannot fail.
+    let _ = write!(scratch, "{}", rig_kernel::batch::Escaped(text));
+    // Escaped writes only valid UTF-8 and ASCII escapes.
+    std::str::from_utf8(scratch).unwrap_or_default()
+}
+
+/// Appends the raw bytes of a text cell as a JSON string (inline text ends at its first NUL),
+/// losslessly: valid UTF-8 escaped as [`push_json_str`] does, each invalid byte as the text
+/// `\xNN` (so the JSON reads `"dir/\\xff\\xfeNAME"` and decodes to `dir/\xff\xfeNAME`, what
+/// [`text_str`] shows). Plain ASCII (nearly all kernel text) is found and copied in one pass,
+/// without validating and scanning the text again.
 pub(super) fn push_json_text(out: &mut Vec<u8>, cell: &[u8], inline: bool) {
     let mut end = cell.len();
     for (i, &b) in cell.iter().enumerate() {
@@ -119,10 +149,17 @@ pub(super) fn push_json_text(out: &mut Vec<u8>, cell: &[u8], inline: bool) {
             break;
         }
         if !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\' {
-            // Escapes or non-ASCII: the general path, through the kernel's own text decoding.
-            if let rig_kernel::Value::Str(text) = rig_kernel::batch::decode(rig_kernel::FieldKind::Str, cell, inline) {
-                push_json_str(out, text);
+            // Escapes or non-ASCII: the general path.
+            out.push(b'"');
+            for chunk in text_bytes(cell, inline).utf8_chunks() {
+                push_json_escaped(out, chunk.valid());
+                for &bad in chunk.invalid() {
+                    out.extend_from_slice(b"\\\\x");
+                    out.push(HEX[usize::from(bad >> 4)]);
+                    out.push(HEX[usize::from(bad & 0xf)]);
+                }
             }
+            out.push(b'"');
             return;
         }
     }
@@ -273,7 +310,7 @@ pub(super) fn push_sanitized(out: &mut Vec<u8>, s: &str, controls: bool) {
 mod tests {
     #[test]
     fn json_text_fast_path_renders_what_the_general_path_does() {
-        let cells: [&[u8]; 9] = [
+        let cells: [&[u8]; 10] = [
             b"/etc/hostname\0\0\0garbage",
             b"cat",
             b"",
@@ -283,19 +320,32 @@ mod tests {
             "caf\u{e9} \u{1f600}".as_bytes(),
             b"bad \xff utf8",
             b"del\x7f",
+            b"dir/\xff\xfeNAME\0tail",
         ];
         for cell in cells {
             for inline in [true, false] {
                 let mut fast = Vec::new();
                 push_json_text(&mut fast, cell, inline);
                 let mut general = Vec::new();
-                match rig_kernel::batch::decode(rig_kernel::FieldKind::Str, cell, inline) {
-                    rig_kernel::Value::Str(s) => push_json_str(&mut general, s),
-                    v => panic!("{v:?}"),
-                }
+                push_json_str(&mut general, text_str(cell, inline, &mut Vec::new()));
                 assert_eq!(fast, general, "{cell:?} inline={inline}");
             }
         }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_escaped_whole() {
+        let mut scratch = Vec::new();
+        let cell = b"dir/\xff\xfeNAME\0tail";
+        assert_eq!(text_str(cell, true, &mut scratch), "dir/\\xff\\xfeNAME");
+        assert_eq!(text_str(cell, false, &mut scratch), "dir/\\xff\\xfeNAME\0tail");
+        assert_eq!(text_str("caf\u{e9}\0".as_bytes(), true, &mut scratch), "caf\u{e9}");
+        let json = with(|o| push_json_text(o, cell, true));
+        assert_eq!(json, r#""dir/\\xff\\xfeNAME""#);
+        let back: String = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, "dir/\\xff\\xfeNAME");
+        // A lone continuation byte and a truncated multi-byte character, around valid text.
+        assert_eq!(with(|o| push_json_text(o, b"\x80a\"\xe2\x82", false)), r#""\\x80a\"\\xe2\\x82""#);
     }
 
     use super::*;
