@@ -145,7 +145,7 @@ pub struct Schema {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// Two fields share a name.
-    #[error("datasource {datasource}: field {name:?} is declared twice")]
+    #[error("datasource {datasource}: field {} is declared twice", crate::input::quote(.name, 80))]
     DuplicateField {
         /// The datasource.
         datasource: String,
@@ -193,7 +193,7 @@ pub enum SchemaError {
         source_id: u32,
     },
     /// A field does not exist.
-    #[error("datasource {datasource} has no field {name:?} (fields: {known})")]
+    #[error("datasource {datasource} has no field {} (fields: {known})", crate::input::quote(.name, 80))]
     UnknownField {
         /// The datasource.
         datasource: String,
@@ -415,7 +415,17 @@ mod tests {
         let mut b = SchemaBuilder::new("ds", 8);
         b.inline("a", FieldKind::U32, 0, 4);
         b.inline("a", FieldKind::U32, 4, 4);
-        assert!(matches!(b.build(), Err(SchemaError::DuplicateField { .. })));
+        let e = b.build().unwrap_err();
+        assert!(matches!(e, SchemaError::DuplicateField { .. }));
+        assert_eq!(e.to_string(), "datasource ds: field \"a\" is declared twice");
+    }
+
+    #[test]
+    fn unknown_names_are_quoted_not_debug_printed() {
+        let mut b = SchemaBuilder::new("ds", 8);
+        b.inline("a", FieldKind::U32, 0, 4);
+        let e = b.build().unwrap().resolve("x\u{1b}[2J").unwrap_err().to_string();
+        assert_eq!(e, "datasource ds has no field \"x\\e[2J\" (fields: a)");
     }
 
     #[test]

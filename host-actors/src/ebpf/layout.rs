@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use rig_kernel::input::{escape_control, shorten};
+use rig_kernel::input::{escape_control, quote, shorten};
 use rig_kernel::metadata::DatasourceMetadata;
 use rig_kernel::schema::{Derivation, EnumDef, FieldId, FieldKind, Schema, SchemaBuilder, SchemaError, Special};
 
@@ -69,7 +69,7 @@ pub enum LayoutError {
         size: u32,
     },
     /// gadget.yaml's `ebpf.rest.name` collides with a struct member.
-    #[error("datasource {datasource}: ebpf.rest.name {name:?} is already a field of the struct")]
+    #[error("datasource {datasource}: ebpf.rest.name {} is already a field of the struct", quote(.name, 80))]
     RestCollides {
         /// Datasource.
         datasource: String,
@@ -390,6 +390,18 @@ mod tests {
         let e = schema_from_btf(&btf, "ds", "self", None).unwrap_err().to_string();
         assert!(e.contains("struct self") && e.contains("deeper"), "{e}");
         assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn a_colliding_rest_name_is_quoted() {
+        let e = LayoutError::RestCollides {
+            datasource: "open".into(),
+            name: "a\tb".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "datasource open: ebpf.rest.name \"a\\tb\" is already a field of the struct"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct ParamDef {
 
 /// A value that does not fit its parameter.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid value {value:?} for --{key}: {why}")]
+#[error("invalid value {} for --{key}: {why}", rig_kernel::input::quote(.value, 80))]
 pub struct ParamError {
     /// The flag.
     pub key: String,
@@ -174,5 +174,9 @@ mod tests {
             .to_string();
         assert!(e.contains("expected an integer (s32)"), "{e}");
         assert!(def(ParamType::Str { size: 4 }).encode("abcd").is_err());
+        // Values are quoted for people (controls escaped, long ones cut), not Debug-printed.
+        let e = def(ParamType::Bool).encode(&format!("\u{1b}{}", "y".repeat(100))).unwrap_err().to_string();
+        assert!(e.starts_with("invalid value \"\\eyyy"), "{e}");
+        assert!(e.contains("…(22 more characters)\" for --k: expected true or false"), "{e}");
     }
 }
