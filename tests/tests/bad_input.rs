@@ -1,8 +1,14 @@
 //! Bad input gets a one-line error naming the culprit, a non-zero exit, no panic, and nothing
 //! left attached in the kernel.
+//!
+//! Broken gadget declarations (a `GADGET_TRACER` naming a missing map, a `GADGET_MAPITER` beside a
+//! tracer, a program the verifier rejects) are cases of the malformed-input corpus
+//! (`tests/malformed/c/`, run by `malformed.rs`), which checks the exit, the ≤ 4 KB error and what
+//! it names; the verifier case here also checks that the full log file it points to exists.
 
 use std::fs;
 
+use rig_tests::registry::rig_env;
 use rig_tests::{repo, require_kernel, rig};
 
 fn assert_clean_failure(out: &rig_tests::RigOutput, needle: &str) {
@@ -100,4 +106,43 @@ fn an_unknown_gadget_lists_the_bundled_ones() {
     let out = rig(&["run", "no_such_gadget"]);
     assert_clean_failure(&out, "no_such_gadget");
     assert!(out.stderr.contains("trace_exec"), "{}", out.stderr);
+}
+
+#[test]
+fn a_verifier_rejection_is_short_names_the_program_and_saves_the_whole_log() {
+    require_kernel();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let gadget = dir.path().join("g");
+    fs::create_dir(&gadget).unwrap();
+    let corpus = repo().join("tests/malformed");
+    fs::copy(corpus.join("base/gadget.yaml"), gadget.join("gadget.yaml")).unwrap();
+    fs::copy(corpus.join("c/verifier-reject.bpf.c"), gadget.join("program.bpf.c")).unwrap();
+    let out = rig_env(
+        &["run", gadget.to_str().unwrap(), "--timeout", "1"],
+        &[("RIG_CACHE_DIR", cache.path().to_str().unwrap())],
+    );
+    assert_clean_failure(&out, "rig_malformed");
+    assert!(
+        out.stderr.len() <= 4096,
+        "error is {} bytes: {}",
+        out.stderr.len(),
+        out.stderr
+    );
+    // The path ends the message (the CLI may print the message's newlines escaped, as `\n`).
+    let log = out
+        .stderr
+        .split_once("whole log: ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(|p| p.split("\\n").next().unwrap_or(p))
+        .unwrap_or_else(|| panic!("no path of the whole verifier log: {}", out.stderr));
+    let log = std::path::Path::new(log);
+    assert!(
+        log.starts_with(cache.path().join("verifier")),
+        "{} is not under the cache dir",
+        log.display()
+    );
+    let text = fs::read_to_string(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(!text.trim().is_empty(), "{} is empty", log.display());
+    no_program_left("rig_malformed");
 }
