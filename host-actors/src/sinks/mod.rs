@@ -19,6 +19,8 @@ mod text;
 use std::fmt;
 use std::str::FromStr;
 
+use rig_kernel::input::quote;
+
 pub use terminal::TerminalSink;
 
 /// An output format of `-o`.
@@ -76,13 +78,13 @@ impl FromStr for OutputFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// `-o` named no known format.
-    #[error("unknown output format {given:?} (valid: columns, json, jsonpretty, yaml)")]
+    #[error("unknown output format {} (valid: columns, json, jsonpretty, yaml)", quote(.given, 80))]
     UnknownFormat {
         /// What was asked for.
         given: String,
     },
     /// `--fields` named a field the datasource does not have.
-    #[error("datasource {datasource} has no field {name:?} (fields: {known})")]
+    #[error("datasource {datasource} has no field {} (fields: {known})", quote(.name, 80))]
     UnknownField {
         /// The datasource.
         datasource: String,
@@ -97,24 +99,6 @@ pub enum SinkError {
         /// The datasource.
         datasource: String,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_parse_and_name_the_valid_ones() {
-        for f in OutputFormat::ALL {
-            assert_eq!(f.as_str().parse::<OutputFormat>().unwrap(), f);
-        }
-        assert_eq!("JSON".parse::<OutputFormat>().unwrap(), OutputFormat::Json);
-        let err = "xml".parse::<OutputFormat>().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "unknown output format \"xml\" (valid: columns, json, jsonpretty, yaml)"
-        );
-    }
 }
 
 /// Creates (or truncates) a file sink's output without following a symlink at its last
@@ -142,4 +126,25 @@ pub fn create_sink_file(path: &str) -> std::io::Result<std::fs::File> {
     }
     file.set_len(0)?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_name_the_valid_ones() {
+        for f in OutputFormat::ALL {
+            assert_eq!(f.as_str().parse::<OutputFormat>().unwrap(), f);
+        }
+        assert_eq!("JSON".parse::<OutputFormat>().unwrap(), OutputFormat::Json);
+        let err = "xml".parse::<OutputFormat>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown output format \"xml\" (valid: columns, json, jsonpretty, yaml)"
+        );
+        // What the user typed is quoted and escaped, never shown as Rust debug text.
+        let err = "x\u{1b}[2J\u{7f}".parse::<OutputFormat>().unwrap_err().to_string();
+        assert!(err.contains("\"x\\e[2J\\u{7f}\""), "{err}");
+    }
 }

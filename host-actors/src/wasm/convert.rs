@@ -13,13 +13,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use rig_kernel::input::quote;
+use rig_kernel::schema::MAX_ROW_SIZE;
 use rig_kernel::{Batch, Field, FieldKind, Schema, Storage};
 
 use super::bindings::FieldKind as WitKind;
 use super::bindings::rig::operator::types::{BatchResult, FieldParam, SchemaParam, SchemaResult};
-
-/// Largest row an operator may declare.
-const MAX_ROW_SIZE: u32 = 1 << 20;
 
 pub(crate) fn kind_to_wit(k: FieldKind) -> WitKind {
     match k {
@@ -144,30 +143,35 @@ pub(crate) fn schema_from_wit(out: SchemaResult, input: &Arc<Schema>) -> Result<
         if f.name.is_empty() || !names.insert(f.name.as_str()) {
             return Err(format!(
                 "output schema field name {} is empty or repeated",
-                rig_kernel::input::quote(&f.name, 80)
+                quote(&f.name, 80)
             ));
         }
         let kind = kind_from_wit(f.kind);
         let end = u64::from(f.offset) + u64::from(f.size);
         if end > u64::from(rs) {
             return Err(format!(
-                "output field {:?} ends at byte {end}, past the row size {rs}",
-                f.name
+                "output field {} ends at byte {end}, past the row size {rs}",
+                quote(&f.name, 80)
             ));
         }
         if f.heap {
             if f.size != 8 {
                 return Err(format!(
-                    "output heap field {:?} must have an 8-byte slot, not {}",
-                    f.name, f.size
+                    "output heap field {} must have an 8-byte slot, not {}",
+                    quote(&f.name, 80),
+                    f.size
                 ));
             }
         } else if let Some(want) = kind.scalar_size() {
             if f.size != want {
-                return Err(format!("output field {:?} is {kind} but {} bytes wide", f.name, f.size));
+                return Err(format!(
+                    "output field {} is {kind} but {} bytes wide",
+                    quote(&f.name, 80),
+                    f.size
+                ));
             }
         } else if f.size == 0 {
-            return Err(format!("output field {:?} has size 0", f.name));
+            return Err(format!("output field {} has size 0", quote(&f.name, 80)));
         }
     }
     let old: BTreeMap<&str, &Field> = input.fields.iter().map(|f| (f.name.as_str(), f)).collect();
@@ -258,7 +262,8 @@ fn check_heap_slots(schema: &Schema, rows: &[u8], heap_len: usize) -> Result<(),
             let len = u32::from_le_bytes([row[s + 4], row[s + 5], row[s + 6], row[s + 7]]) as usize;
             if off + len > heap_len {
                 return Err(format!(
-                    "row {r}, field {name:?}: heap value {off}+{len} is past the end of the {heap_len}-byte heap"
+                    "row {r}, field {}: heap value {off}+{len} is past the end of the {heap_len}-byte heap",
+                    quote(name, 80)
                 ));
             }
         }

@@ -98,7 +98,7 @@ pub enum OnError {
 
 /// An `on-error` value that is none of `stop`, `skip`, `restart`.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown on-error policy {0:?} (expected stop, skip or restart)")]
+#[error("unknown on-error policy {} (expected stop, skip or restart)", rig_kernel::input::quote(.0, 80))]
 pub struct UnknownOnError(pub String);
 
 impl FromStr for OnError {
@@ -193,7 +193,7 @@ pub enum WasmError {
         reason: String,
     },
     /// `builtin/NAME` is not shipped.
-    #[error("unknown builtin operator {name:?} (builtins: {known})")]
+    #[error("unknown builtin operator {} (builtins: {known})", rig_kernel::input::quote(.name, 80))]
     UnknownBuiltin {
         /// What was asked for.
         name: String,
