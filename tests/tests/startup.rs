@@ -2,13 +2,15 @@
 //! (`<cache>/core-btf/`, made by bpftool) and later runs reuse it; a cached file that is garbage,
 //! or valid BTF that lacks the object's types, never fails a run: rig falls back to the whole
 //! kernel BTF and replaces or forgets the bad file. Each test has its own cache directory.
+//! Programs that are the same code (trace_exec's execve and execveat exit handlers) are verified
+//! once and that program attached to both hooks; both still report events.
 //!
 //! How fast the first event arrives is measured by `bench/first_event.sh`, not here.
 
 use std::path::{Path, PathBuf};
 
 use rig_tests::registry::rig_env;
-use rig_tests::{Execs, require_kernel};
+use rig_tests::{Execs, RigRun, require_kernel};
 
 /// Runs trace_exec until its first event with `cache` as rig's cache directory.
 fn first_exec(cache: &Path) -> rig_tests::RigOutput {
@@ -71,4 +73,50 @@ fn a_bad_cached_btf_falls_back_to_the_kernel_btf() {
     std::fs::write(&file, &empty).expect("write");
     first_exec(cache.path());
     assert_ne!(std::fs::read(&file).ok(), Some(empty), "the useless BTF was kept");
+}
+
+/// The eBPF programs `pid` holds open.
+fn programs_held(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:bpf-prog"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn twin_programs_are_verified_once_and_both_hooks_still_fire() {
+    require_kernel();
+    let run = RigRun::start(&["run", "trace_exec", "-o", "json", "--timeout", "4"]);
+    let pid = run.pid().expect("rig runs");
+    // Five programs, two of them the same exit handler: four loaded.
+    assert_eq!(programs_held(pid), 4, "trace_exec's exit handlers should share one program");
+    // execve(2) and execveat(2) (fexecve: execveat(fd, "", AT_EMPTY_PATH)) both reach the output.
+    let marker = format!("rig-twin-{}", std::process::id());
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", &format!("/bin/echo {marker}-execve >/dev/null")])
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    let py = format!(
+        "import os; fd = os.open('/bin/echo', os.O_RDONLY); os.execve(fd, ['echo', '{marker}-execveat'], {{}})"
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 (installed by setup for the operator toolchains)");
+    assert!(status.success());
+    let out = run.wait();
+    assert!(out.status.success(), "{}", out.stderr);
+    for how in ["execve", "execveat"] {
+        let want = format!("{marker}-{how}");
+        assert!(
+            out.json_lines().iter().any(|e| e["args"].as_str().is_some_and(|a| a.contains(&want))),
+            "no event for {how}: {}",
+            out.stderr
+        );
+    }
 }

@@ -269,7 +269,8 @@ fn load_with(
     })?;
     verify_all(&mut ebpf, object, kernel_btf)?;
     for spec in &object.programs {
-        if let Some(prog) = ebpf.program_mut(&spec.name) {
+        // A twin is attached through the program it duplicates, which alone was loaded.
+        if let Some(prog) = ebpf.program_mut(spec.twin_of.as_deref().unwrap_or(&spec.name)) {
             attach(prog, &spec.name, &spec.section)?;
         }
     }
@@ -277,14 +278,15 @@ fn load_with(
     Ok(ebpf)
 }
 
-/// Puts every program (iterators aside) through the verifier, on up to one thread per CPU; the
-/// error reported is the first in the object's order.
+/// Puts every program (iterators and twins aside) through the verifier, on up to one thread per
+/// CPU; the error reported is the first in the object's order.
 fn verify_all(ebpf: &mut Ebpf, object: &GadgetObject, kernel_btf: &KernelBtf) -> Result<(), LoadError> {
     let mut by_name: BTreeMap<&str, &mut Program> = ebpf.programs_mut().collect();
     let work: Vec<(usize, &ProgramSpec, &mut Program)> = object
         .programs
         .iter()
         .enumerate()
+        .filter(|(_, spec)| spec.twin_of.is_none())
         .filter_map(|(i, spec)| by_name.remove(spec.name.as_str()).map(|p| (i, spec, p)))
         .collect();
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(work.len());

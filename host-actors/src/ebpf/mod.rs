@@ -7,6 +7,7 @@
 
 pub mod btf;
 pub mod core_btf;
+pub mod fingerprint;
 pub mod layout;
 pub mod load;
 pub mod object;

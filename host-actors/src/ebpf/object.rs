@@ -29,6 +29,9 @@ pub struct ProgramSpec {
     pub name: String,
     /// ELF section, e.g. `tracepoint/syscalls/sys_enter_openat`.
     pub section: String,
+    /// An earlier program that is the same code for the same kind of hook
+    /// ([`super::fingerprint`]): this one is not loaded, that one is attached here too.
+    pub twin_of: Option<String>,
 }
 
 /// `GADGET_TRACER(name, map, struct)`.
@@ -178,6 +181,41 @@ pub struct GadgetObject {
     pub params: Vec<ParamSpec>,
 }
 
+/// Marks each program that is the same code as an earlier one on the same kind of hook. Only
+/// tracepoints and raw tracepoints qualify (their load does not depend on the hook), and only
+/// sections holding a single program.
+fn find_twins(elf: &object::File<'_>, programs: &mut [ProgramSpec]) {
+    let kind = |section: &str| match section.split('/').next().unwrap_or_default() {
+        "tracepoint" | "tp" => Some("tracepoint"),
+        "raw_tp" | "raw_tracepoint" => Some("raw_tp"),
+        _ => None,
+    };
+    let single: Vec<&str> = programs
+        .iter()
+        .filter(|p| kind(&p.section).is_some() && programs.iter().filter(|q| q.section == p.section).count() == 1)
+        .map(|p| p.section.as_str())
+        .collect();
+    let prints = super::fingerprint::of_sections(elf, &single);
+    let mut seen: std::collections::BTreeMap<(&str, super::fingerprint::Fingerprint), String> = Default::default();
+    let mut twins = Vec::new();
+    for p in programs.iter() {
+        let (Some(k), Some(fp)) = (kind(&p.section), prints.get(&p.section)) else {
+            continue;
+        };
+        match seen.get(&(k, *fp)) {
+            Some(first) => twins.push((p.name.clone(), first.clone())),
+            None => {
+                seen.insert((k, *fp), p.name.clone());
+            }
+        }
+    }
+    for (name, first) in twins {
+        if let Some(p) = programs.iter_mut().find(|p| p.name == name) {
+            p.twin_of = Some(first);
+        }
+    }
+}
+
 fn split3(rest: &str) -> Vec<String> {
     rest.split("___").map(str::to_owned).collect()
 }
@@ -220,8 +258,10 @@ impl GadgetObject {
             programs.push(ProgramSpec {
                 name: name.to_owned(),
                 section: sec_name.to_owned(),
+                twin_of: None,
             });
         }
+        find_twins(&elf, &mut programs);
         let bad = |marker: &str, why| ObjectError::Marker {
             path: path.into(),
             marker: marker.into(),
