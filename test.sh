@@ -12,3 +12,8 @@ cargo test --release --locked --workspace --no-fail-fast
 # LTO and single codegen unit are for shipped components, not for unit tests, so they are off here.
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     cargo test --release --locked --manifest-path operators/Cargo.toml --workspace --no-fail-fast
+# The fuzz workspace (fuzz/: cargo-fuzz targets for BTF, objects, gadget.yaml and graphs): on
+# stable its tests replay every seed through each target's body. It shares the main target dir,
+# so only what its own feature set changes is built again.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+    cargo test --release --locked --manifest-path fuzz/Cargo.toml --no-fail-fast
