@@ -4,6 +4,7 @@
 //! These tests exercise the real kernel. They never skip: without root (or BTF) they fail with
 //! a message that says why, in CI and everywhere else.
 
+pub mod containerd;
 pub mod registry;
 
 use std::io::{BufRead, BufReader, Read};
@@ -190,6 +191,7 @@ pub fn sh(cmd: &str, args: &[&str]) {
 }
 
 /// Runs `/bin/true` in a loop until dropped, so trace_exec always has events.
+#[derive(Debug)]
 pub struct Execs(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
 
 impl Execs {
