@@ -131,10 +131,17 @@ fn busybox_archive() -> &'static Path {
             std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs dirs");
         }
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
-        for applet in [
-            "sh", "echo", "sleep", "cat", "ls", "true", "id", "env", "ps", "touch", "unshare",
-        ] {
+        // Every applet this busybox has (`busybox --list`), as a link beside it.
+        let list = run_bounded(Command::new("/bin/busybox").arg("--list"), Duration::from_secs(10));
+        let applets = String::from_utf8_lossy(&list.stdout).into_owned();
+        for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("applet link");
+        }
+        for needed in ["sh", "echo", "sleep", "cat", "ls", "true", "id", "env"] {
+            assert!(
+                rootfs.join("bin").join(needed).exists(),
+                "/bin/busybox has no {needed} applet (`busybox --list`: {applets:?}); the container tests need Debian's busybox-static (run ./setup.sh)"
+            );
         }
         std::fs::write(
             rootfs.join("etc/passwd"),
@@ -169,7 +176,14 @@ impl Containerd {
     /// Starts a private containerd and waits until it answers (≤ 20 s).
     pub fn start() -> Containerd {
         crate::require_kernel();
-        for t in ["containerd", "ctr", "runc", "containerd-shim-runc-v2"] {
+        for t in [
+            "containerd",
+            "ctr",
+            "runc",
+            "containerd-shim-runc-v2",
+            "umoci",
+            "skopeo",
+        ] {
             require(t);
         }
         reap_stale();
