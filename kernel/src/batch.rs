@@ -123,6 +123,33 @@ impl Batch {
         assert!(written, "row {row} or the slot of field {} is out of range", self.schema.field(field).name);
     }
 
+    /// Makes `row`'s value of a heap-backed field the same heap bytes as `from`'s, without
+    /// copying them: an enricher writes a container's name once per batch and points every other
+    /// row of that container at it. Rows out of range or an inline field change nothing.
+    pub fn share_heap(&mut self, from: usize, row: usize, field: FieldId) {
+        let Storage::Heap { slot } = self.schema.field(field).storage else {
+            return;
+        };
+        let rs = self.schema.row_size as usize;
+        let (s, n) = (slot as usize, rig_layout::SLOT_SIZE as usize);
+        if from >= self.len || row >= self.len || s + n > rs {
+            return;
+        }
+        self.rows.copy_within(from * rs + s..from * rs + s + n, row * rs + s);
+    }
+
+    /// [`Batch::share_heap`] for several fields whose slots lie side by side: `len` bytes of
+    /// slots from byte `start` of the row (past the raw record), copied from row `from`.
+    pub fn share_heap_span(&mut self, from: usize, row: usize, start: u32, len: u32) {
+        let rs = self.schema.row_size as usize;
+        let (s, n) = (start as usize, len as usize);
+        let raw_end = (self.schema.raw_size as usize).div_ceil(8) * 8;
+        if from >= self.len || row >= self.len || s < raw_end || s + n > rs {
+            return;
+        }
+        self.rows.copy_within(from * rs + s..from * rs + s + n, row * rs + s);
+    }
+
     /// The raw bytes of a row.
     pub fn row(&self, row: usize) -> &[u8] {
         let rs = self.schema.row_size as usize;

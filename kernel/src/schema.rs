@@ -265,6 +265,11 @@ impl SchemaBuilder {
         self.schema.find(name)
     }
 
+    /// The fields added so far.
+    pub fn fields(&self) -> &[Field] {
+        &self.schema.fields
+    }
+
     /// Marks the field that receives trailing record bytes.
     pub fn set_rest(&mut self, id: FieldId) {
         self.schema.rest = Some(id);
