@@ -145,6 +145,14 @@ pub fn bundled_dir(name: &str) -> Result<Option<PathBuf>, CompileError> {
     Ok(Some(dest))
 }
 
+/// Builds one of rig's own helper programs (`gadgets/helpers/<name>/program.bpf.c`, embedded
+/// like the bundled gadgets but never listed as one) and returns its object's path.
+pub fn helper(name: &str) -> Result<PathBuf, CompileError> {
+    let dest = cache_dir().join("helpers").join(name);
+    materialize(&format!("helpers/{name}/"), &dest)?;
+    compile(&dest, "program.bpf.c")
+}
+
 fn include_dir() -> Result<PathBuf, CompileError> {
     let dest = cache_dir().join("include");
     materialize("include/", &dest)?;

@@ -231,6 +231,10 @@ fn operator_source(node: &str, reference: &str, images: &ImageOptions) -> Result
 /// The id of the default chain's `--max-entries` node (`run` ends a stream once it forwarded N rows).
 pub const LIMIT_NODE: &str = "limit";
 
+/// The id of the first node, which fills derived fields (and, in a run with container
+/// discovery, the container fields before them).
+pub const FORMAT_NODE: &str = "format";
+
 /// The scheme of operator references that name an image.
 const OCI_PREFIX: &str = "oci://";
 
@@ -484,7 +488,7 @@ pub fn build(
     let mut nodes = Vec::with_capacity(configs.len() + 2);
     let names = UserNames::new();
     nodes.push(NodeSpec {
-        id: "format".into(),
+        id: FORMAT_NODE.into(),
         stage: Box::new(DeriveStage::new(schema, Box::new(names))),
         next: next.remove(&0).unwrap_or_default(),
     });

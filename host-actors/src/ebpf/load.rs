@@ -224,6 +224,17 @@ fn ensure_tracefs() {
 /// order is the one reported, so errors stay reproducible. A load that fails against the minimal
 /// BTF is retried once against the whole kernel BTF.
 pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result<Loaded, LoadError> {
+    load_pinned(object, params, &[])
+}
+
+/// [`load`], with some maps shared: each `(map, path)` opens the map pinned at `path` (in a bpffs)
+/// instead of creating it, or creates it and pins it there when nothing is pinned yet. This is
+/// how a run's container hook and its gadget share one `gadget_mntns_filter_map`.
+pub fn load_pinned(
+    object: &GadgetObject,
+    params: &BTreeMap<String, Vec<u8>>,
+    pins: &[(&str, &std::path::Path)],
+) -> Result<Loaded, LoadError> {
     ensure_tracefs();
     let kernel_btf = KernelBtf::default();
     let minimal = std::thread::scope(|s| {
@@ -235,7 +246,7 @@ pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result
         core_btf::minimal(&object.bytes)
     });
     if let Some(min) = &minimal {
-        match load_with(object, params, min, &kernel_btf) {
+        match load_with(object, params, pins, min, &kernel_btf) {
             Ok(ebpf) => return Ok(Loaded { ebpf, kernel_btf }),
             Err(e @ (LoadError::Attach { .. } | LoadError::UnsupportedSection { .. } | LoadError::KernelBtf(_))) => {
                 return Err(e);
@@ -243,7 +254,7 @@ pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result
             Err(e) => tracing::debug!(error = %e, "load against the minimal CO-RE BTF failed; retrying with the kernel's"),
         }
     }
-    let ebpf = load_with(object, params, kernel_btf.get()?, &kernel_btf)?;
+    let ebpf = load_with(object, params, pins, kernel_btf.get()?, &kernel_btf)?;
     if minimal.is_some() {
         // The whole BTF served where the minimal one did not: do not use that one again.
         core_btf::forget(&object.bytes);
@@ -255,11 +266,15 @@ pub fn load(object: &GadgetObject, params: &BTreeMap<String, Vec<u8>>) -> Result
 fn load_with(
     object: &GadgetObject,
     params: &BTreeMap<String, Vec<u8>>,
+    pins: &[(&str, &std::path::Path)],
     target: &Btf,
     kernel_btf: &KernelBtf,
 ) -> Result<Ebpf, LoadError> {
     let mut loader = EbpfLoader::new();
     loader.btf(target);
+    for (map, path) in pins {
+        loader.map_pin_path(map, *path);
+    }
     for (var, bytes) in params {
         loader.override_global(var.as_str(), bytes.as_slice(), true);
     }

@@ -223,6 +223,16 @@ fn split3(rest: &str) -> Vec<String> {
 impl GadgetObject {
     /// Reads the declarations of an object; `path` names it in errors.
     pub fn parse(bytes: Vec<u8>, path: &str) -> Result<Self, ObjectError> {
+        Self::parse_inner(bytes, path, true)
+    }
+
+    /// Reads one of rig's helper programs (the container hook): programs and maps, no
+    /// datasource required.
+    pub fn parse_helper(bytes: Vec<u8>, path: &str) -> Result<Self, ObjectError> {
+        Self::parse_inner(bytes, path, false)
+    }
+
+    fn parse_inner(bytes: Vec<u8>, path: &str, gadget: bool) -> Result<Self, ObjectError> {
         let elf = object::File::parse(&*bytes).map_err(|source| ObjectError::Elf {
             path: path.into(),
             source,
@@ -328,7 +338,7 @@ impl GadgetObject {
                 });
             }
         }
-        if out.tracers.is_empty() && out.snapshotters.is_empty() && out.mapiters.is_empty() {
+        if gadget && out.tracers.is_empty() && out.snapshotters.is_empty() && out.mapiters.is_empty() {
             return Err(ObjectError::NoDatasource { path: path.into() });
         }
         out.check_declarations(&elf)?;

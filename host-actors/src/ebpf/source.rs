@@ -121,6 +121,7 @@ pub async fn run_tracer(
             tick = tokio::time::interval_at(tokio::time::Instant::now() + DRAIN_INTERVAL, DRAIN_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
+        let mut ticked = false;
         let stopping = tokio::select! {
             biased;
             r = stop.changed() => r.is_err() || *stop.borrow(),
@@ -129,9 +130,14 @@ pub async fn run_tracer(
                 guard.clear_ready();
                 false
             }
-            _ = tick.tick() => false,
+            _ = tick.tick() => { ticked = true; false }
         };
-        drain(fd.get_mut(), schema, pipeline, &mut stats).await;
+        let sent = drain(fd.get_mut(), schema, pipeline, &mut stats).await;
+        if ticked && !sent && !early {
+            // An idle tick: an empty batch lets stages that hold rows back (the container
+            // enricher waiting for a new container's name) release them without new events.
+            let _ = pipeline.send(Batch::with_capacity(schema.clone(), 0)).await;
+        }
         if stopping {
             break;
         }
@@ -140,7 +146,9 @@ pub async fn run_tracer(
     Ok(stats)
 }
 
-async fn drain(ring: &mut RingBuf<MapData>, schema: &Arc<Schema>, pipeline: &Pipeline, stats: &mut SourceStats) {
+/// Sends what the ring holds; true when at least one batch went out.
+async fn drain(ring: &mut RingBuf<MapData>, schema: &Arc<Schema>, pipeline: &Pipeline, stats: &mut SourceStats) -> bool {
+    let mut sent = false;
     loop {
         let mut batch = Batch::with_capacity(schema.clone(), 1024);
         while batch.len() < MAX_BATCH_ROWS {
@@ -148,16 +156,17 @@ async fn drain(ring: &mut RingBuf<MapData>, schema: &Arc<Schema>, pipeline: &Pip
             batch.push_record(&item);
         }
         if batch.is_empty() {
-            return;
+            return sent;
         }
         let full = batch.len() == MAX_BATCH_ROWS;
         stats.events += batch.len() as u64;
         stats.batches += 1;
         if pipeline.send(batch).await.is_err() {
-            return;
+            return sent;
         }
+        sent = true;
         if !full {
-            return;
+            return sent;
         }
     }
 }
