@@ -9,7 +9,8 @@ SUDO=""
 
 # System packages: the gadget toolchain (clang/llvm 19, bpftool, libbpf headers), and the peers
 # and tools the tests and benchmarks use.
-PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc docker-registry)
+PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc docker-registry
+      containerd runc umoci skopeo busybox-static)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -7,6 +7,7 @@
 //! program calls, and the one the `rig` binary is a thin shell over.
 
 pub mod compile;
+pub mod containers;
 pub mod ebpf;
 pub mod enrich;
 pub mod gadget;

@@ -4,6 +4,7 @@
 mod image;
 mod operator;
 mod run;
+mod containers;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Logout(image::LogoutCmd),
     /// Write and build operators: `rig operator new --lang rust|python|js|c NAME`, `rig operator build DIR`.
     Operator(operator::OperatorCmd),
+    /// List the containers on this host (containerd, runc, crun, podman); `--watch` follows them.
+    ListContainers(containers::ListContainersCmd),
     /// List the gadgets bundled with this binary.
     Gadgets {
         /// Also compile each one (cached) and show its datasources.
@@ -64,6 +67,7 @@ impl Command {
             Command::Login(cmd) => cmd.execute(),
             Command::Logout(cmd) => cmd.execute(),
             Command::Operator(cmd) => cmd.execute(),
+            Command::ListContainers(cmd) => cmd.execute(),
             Command::Gadgets { build } => {
                 for g in rig_host::compile::bundled() {
                     if !build {
