@@ -11,12 +11,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rig_kernel::graph::EndAfter;
-use rig_kernel::{GraphReport, NodeSpec, Pipeline};
+use rig_kernel::{GraphReport, NodeSpec, Pipeline, Schema};
 use tokio::sync::watch;
 
+use crate::containers::enrich::{self as container_enrich, ContainerStage, Then};
+use crate::containers::filter::{self, ContainerFilter, FilterError, FilterReport, Keeper};
+use crate::containers::selector::Selector;
+use crate::containers::ContainersHandle;
 use crate::ebpf::load::{self, LoadError};
 use crate::ebpf::params::ParamError;
 use crate::ebpf::source::{self, SourceError, SourceStats};
@@ -38,6 +43,11 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Filter, sort, limit, custom operators or a graph file.
     pub operators: OperatorOptions,
+    /// The containers actor: events are enriched from it and selections resolved against it.
+    /// `None`: no container discovery (every event gets empty container fields).
+    pub containers: Option<ContainersHandle>,
+    /// Which containers (and whether the host) to show; the default shows everything.
+    pub selector: Selector,
 }
 
 /// Why the run ended.
@@ -64,6 +74,8 @@ pub struct RunReport {
     pub source: SourceStats,
     /// Per-node statistics and the first fatal error.
     pub graph: GraphReport,
+    /// What the in-kernel container filter did, when the run selected containers.
+    pub containers: Option<FilterReport>,
 }
 
 /// Why a run could not start or went wrong.
@@ -95,6 +107,12 @@ pub enum RunError {
     /// Reading events failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The container filter could not be set up.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// A container selection was asked for without container discovery.
+    #[error("{0} needs container discovery, but the run has none (no --runtimes enabled)")]
+    NoDiscovery(String),
 }
 
 /// Encodes the user's parameter values (and gadget.yaml defaults) into variable bytes.
@@ -131,18 +149,35 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<RunReport, RunError> {
     let ds = gadget.datasources.first().ok_or(RunError::NoDatasource)?;
-    let params = encode_params(gadget, &opts.params)?;
+    let mut params = encode_params(gadget, &opts.params)?;
+    let schema = container_schema(&ds.schema, opts.containers.is_some());
+    let selector = Arc::new(opts.selector.clone());
+    let mut keeper = match prepare_filter(gadget, &schema, opts, &selector).await {
+        Ok(k) => k,
+        Err(e) => return Err(e),
+    };
+    if keeper.is_some() {
+        params.insert(filter::FILTER_SWITCH.to_owned(), vec![1]);
+    }
     let terminal = TerminalOptions {
         output: opts.output,
         fields: opts.fields.clone(),
         out,
     };
-    let mut built = graph::build(&ds.schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    let mut built = graph::build(&schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    if let Some(handle) = &opts.containers
+        && let Some(format) = built.nodes.iter_mut().find(|n| n.id == graph::FORMAT_NODE)
+    {
+        let enrich = ContainerStage::new(handle, selector.clone(), filter::host_mntns());
+        Then::prepend(&mut format.stage, Box::new(enrich));
+    }
     if let Some(n) = stream_limit(&opts.operators, &ds.kind) {
         built.nodes = end_after_limit(built.nodes, n);
     }
-    let pipeline = Pipeline::spawn(built.nodes, &built.entry, &ds.schema)?;
-    let mut loaded = match load::load(&gadget.object, &params) {
+    let pipeline = Pipeline::spawn(built.nodes, &built.entry, &schema)?;
+    let pin = keeper.as_ref().and_then(Keeper::pin_path);
+    let pins: Vec<(&str, &std::path::Path)> = pin.iter().map(|p| (filter::FILTER_MAP, p.as_path())).collect();
+    let mut loaded = match load::load_pinned(&gadget.object, &params, &pins) {
         Ok(l) => l,
         Err(e) => {
             pipeline.abort().await;
@@ -163,14 +198,32 @@ pub async fn run(
         let _ = stop_tx.send(true);
         reason
     });
-    let result = match &ds.kind {
-        DatasourceKind::Tracer { map } => source::run_tracer(&mut loaded, map, &ds.schema, &pipeline, stop_rx).await,
-        DatasourceKind::Snapshotter { programs } => {
-            source::run_snapshot(&mut loaded, programs, &ds.schema, &pipeline).await
+    let keeping = match (keeper.take(), &opts.containers) {
+        (Some(mut k), Some(handle)) => {
+            k.unpin();
+            Some(tokio::spawn(k.run(handle.clone(), stop_rx.clone())))
         }
+        _ => None,
     };
-    // Detach and unload before draining the graph.
+    let result = match &ds.kind {
+        DatasourceKind::Tracer { map } => source::run_tracer(&mut loaded, map, &schema, &pipeline, stop_rx).await,
+        DatasourceKind::Snapshotter { programs } => source::run_snapshot(&mut loaded, programs, &schema, &pipeline).await,
+    };
+    // Detach and unload before draining the graph; the container hook goes after the gadget.
     drop(loaded);
+    let containers = match keeping {
+        Some(task) => {
+            let abort = task.abort_handle();
+            match tokio::time::timeout(Duration::from_millis(500), task).await {
+                Ok(Ok(report)) => Some(report),
+                _ => {
+                    abort.abort();
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     // A tracer only returns once the stopper fired; a snapshot returns when it is complete.
     let stopped = match (&ds.kind, &result) {
         (DatasourceKind::Tracer { .. }, Ok(_)) => stopper.await.unwrap_or(StopReason::Interrupted),
@@ -196,7 +249,62 @@ pub async fn run(
         stopped,
         source: stats,
         graph,
+        containers,
     })
+}
+
+/// The datasource's schema for this run: without container discovery the container column is
+/// hidden in columns output (it would always be empty).
+fn container_schema(schema: &Arc<Schema>, discovery: bool) -> Arc<Schema> {
+    let first = container_enrich::FIELDS[0].0;
+    match schema.find(first) {
+        Some(id) if !discovery => {
+            let mut s = (**schema).clone();
+            s.fields[id.0 as usize]
+                .annotations
+                .insert("columns.hidden".into(), "true".into());
+            Arc::new(s)
+        }
+        _ => schema.clone(),
+    }
+}
+
+/// Sets up in-kernel selection when the run selects containers: loads the container hook and
+/// fills the filter map from the containers known now, before the gadget is loaded, so no
+/// selected container's event is dropped while the run starts.
+async fn prepare_filter(
+    gadget: &Gadget,
+    schema: &Schema,
+    opts: &RunOptions,
+    selector: &Arc<Selector>,
+) -> Result<Option<Keeper>, RunError> {
+    if selector.is_everything() {
+        return Ok(None);
+    }
+    let what = if selector.has_container_criteria() {
+        selector.describe()
+    } else {
+        "--host=false".to_owned()
+    };
+    let Some(handle) = &opts.containers else {
+        return Err(RunError::NoDiscovery(what));
+    };
+    if !filter::has_filter_map(&gadget.object) {
+        let has_key = schema
+            .fields
+            .iter()
+            .any(|f| matches!(f.special, Some(rig_kernel::Special::MntnsId | rig_kernel::Special::NetnsId)));
+        if !has_key {
+            return Err(FilterError::NoFilterMap { what }.into());
+        }
+        // Selection still applies, in user space, by the enrichment stage.
+        tracing::warn!("gadget has no {}: {what} is applied in user space, not in the kernel", filter::FILTER_MAP);
+        return Ok(None);
+    }
+    handle.wait_synced(Duration::from_secs(2)).await;
+    let mut keeper = Keeper::new(ContainerFilter::load(filter::host_mntns())?, selector.clone());
+    keeper.reconcile(handle);
+    Ok(Some(keeper))
 }
 
 /// `--max-entries N` ends a tracer's run after N events when nothing sorts them (IG does the

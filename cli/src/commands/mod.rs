@@ -5,6 +5,7 @@ mod image;
 mod operator;
 mod run;
 mod containers;
+mod select;
 
 use std::process::ExitCode;
 

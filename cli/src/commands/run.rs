@@ -35,7 +35,7 @@ pub struct RunCmd {
 
 fn common_flags(cmd: clap::Command) -> clap::Command {
     let cmd = super::image::run_flags(cmd);
-    cmd.arg(
+    let cmd = cmd.arg(
         Arg::new("output")
             .short('o')
             .long("output")
@@ -61,7 +61,9 @@ fn common_flags(cmd: clap::Command) -> clap::Command {
             .action(ArgAction::Help)
             .help("Print help"),
     )
-    .args(operator_flags())
+    .args(operator_flags());
+    let cmd = <super::select::SelectorArgs as Args>::augment_args(cmd);
+    <super::containers::RuntimeArgs as Args>::augment_args(cmd)
 }
 
 /// Flags that build the default operator chain (filter → custom operators → sort → limit) or
@@ -275,6 +277,9 @@ fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Res
         fields,
         timeout,
         operators: operator_options(m, images)?,
+        // Discovery starts inside the runtime (see `execute`).
+        containers: None,
+        selector: super::select::SelectorArgs::from_matches(m)?,
     })
 }
 
@@ -327,7 +332,8 @@ impl RunCmd {
             Ok(m) => m,
             Err(e) => return Ok(super::print_clap_error(&e)),
         };
-        let opts = options(&gadget, &matches, images)?;
+        let mut opts = options(&gadget, &matches, images)?;
+        let discovery = <super::containers::RuntimeArgs as clap::FromArgMatches>::from_arg_matches(&matches)?.config()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -335,6 +341,9 @@ impl RunCmd {
         let report = rt.block_on(async move {
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(stop_on_signals(stop_tx));
+            if let Some(config) = discovery {
+                opts.containers = Some(rig_host::containers::spawn(config));
+            }
             rig_host::run::run(&gadget, &opts, Box::new(std::io::stdout()), stop_rx).await
         });
         // A stage stuck in a blocking write must not keep the process alive.

@@ -15,6 +15,8 @@
 
 pub mod actor;
 pub mod containerd;
+pub mod enrich;
+pub mod filter;
 pub mod podman;
 pub mod procfs;
 pub mod runc;

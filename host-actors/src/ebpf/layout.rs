@@ -333,6 +333,12 @@ pub fn schema_from_btf(
         let f = b.field_mut(id);
         f.derived = Some(Derivation { source, special });
     }
+    // Events that name a namespace get the container and Kubernetes fields (IG's runtime.*, k8s.*).
+    let has_namespace = b
+        .fields()
+        .iter()
+        .any(|f| matches!(f.special, Some(Special::MntnsId | Special::NetnsId)));
+    crate::containers::enrich::add_fields(&mut b, has_namespace);
     if let Some(meta) = meta {
         if let Some(rest) = meta.annotations.get("ebpf.rest.name") {
             if b.find(rest).is_some() {
