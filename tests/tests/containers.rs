@@ -105,6 +105,22 @@ fn a_container_started_after_rig_is_caught_from_its_first_process() {
 }
 
 #[test]
+fn a_late_container_whose_command_is_echo_mark_shows_that_exec() {
+    require_kernel();
+    let c = Containerd::start();
+    c.import_busybox();
+    let run = start(&c, "4", &["-c", "late"]);
+    // The entrypoint itself: runc's init execs /bin/echo and the container is over at once.
+    let late = c.run("late", &[], &["/bin/echo", "MARK"]);
+    let (out, events) = finish(run);
+    let marks = with_args(&events, "/bin/echo MARK");
+    assert_eq!(marks.len(), 1, "MARK's exec shows once: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(field(marks[0], "runtime.containerName"), "late");
+    assert_eq!(field(marks[0], "runtime.containerId"), late.id);
+    assert_eq!(field(marks[0], "runtime.runtimeName"), "containerd");
+}
+
+#[test]
 fn cri_labels_fill_k8s_fields_and_a_label_selector_picks_the_pod() {
     require_kernel();
     let c = Containerd::start();

@@ -40,8 +40,9 @@ const PRUNE_PERIOD: Duration = Duration::from_secs(1);
 const NEGATIVE_TTL: Duration = Duration::from_secs(3);
 
 /// How long a mount namespace whose cgroup names an id no runtime reported yet waits for one
-/// to report it, before it becomes a [`RuntimeName::Unknown`] container.
-const NAME_WAIT: Duration = Duration::from_millis(300);
+/// to report it, before it becomes a [`RuntimeName::Unknown`] container. Under the enrichment
+/// stage's hold bound (1.5 s), so held rows still get the runtime's record on a loaded host.
+const NAME_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest wait for the scanner's first pass on containerd's first answer.
 const FIRST_SCAN_WAIT: Duration = Duration::from_secs(2);

@@ -109,6 +109,27 @@ struct Listing {
     pids: HashMap<String, u32>,
     /// Image name → digest.
     digests: HashMap<String, String>,
+    /// A task's init read the moment its event arrived, used when it is gone by the time of the
+    /// listing (an entrypoint like `/bin/echo` lives for a millisecond).
+    early: Option<Early>,
+}
+
+/// A container's init and its namespaces, read from `/proc` as soon as containerd announced it.
+#[derive(Debug, Clone)]
+struct Early {
+    id: String,
+    pid: u32,
+    mntns: u64,
+    netns: u64,
+}
+
+impl Early {
+    /// Reads the namespaces of a task's init now; `None` when it is already gone.
+    fn read(proc_root: &Path, id: String, pid: u32) -> Option<Early> {
+        let mntns = procfs::ns_inode(proc_root, pid, "mnt").ok()?;
+        let netns = procfs::ns_inode(proc_root, pid, "net").unwrap_or(0);
+        Some(Early { id, pid, mntns, netns })
+    }
 }
 
 /// Lists one namespace: containers, tasks and images, concurrently.
@@ -146,6 +167,7 @@ async fn list_namespace(client: &Client, namespace: String, filter: Vec<String>)
         .filter_map(|i| Some((i.name, i.target?.digest)))
         .collect();
     Ok(Listing {
+        early: None,
         namespace,
         records: records.into_inner().containers,
         pids,
@@ -168,15 +190,22 @@ impl Listing {
             .collect();
         let mut out = Vec::new();
         for (record, labels) in self.records.iter().zip(&labels) {
-            let Some(&pid) = self.pids.get(&record.id) else {
+            let early = self.early.as_ref().filter(|e| e.id == record.id);
+            let Some(pid) = self.pids.get(&record.id).copied().or(early.map(|e| e.pid)) else {
                 continue;
             };
             let sandbox = labels
                 .get(cri_labels::POD_UID)
                 .and_then(|uid| sandboxes.get(uid.as_str()).copied());
-            let Ok(mntns) = procfs::ns_inode(proc_root, pid, "mnt") else {
-                tracing::debug!(id = %record.id, pid, "containerd task has no readable mount namespace");
-                continue;
+            let (mntns, netns) = match procfs::ns_inode(proc_root, pid, "mnt") {
+                Ok(mntns) => (mntns, procfs::ns_inode(proc_root, pid, "net").unwrap_or(0)),
+                Err(_) => match early.filter(|e| e.pid == pid) {
+                    Some(e) => (e.mntns, e.netns),
+                    None => {
+                        tracing::debug!(id = %record.id, pid, "containerd task has no readable mount namespace");
+                        continue;
+                    }
+                },
             };
             out.push(Container {
                 id: record.id.clone(),
@@ -187,7 +216,7 @@ impl Listing {
                 image_digest: self.digests.get(&record.image).cloned().unwrap_or_default(),
                 pid,
                 mntns,
-                netns: procfs::ns_inode(proc_root, pid, "net").unwrap_or(0),
+                netns,
                 labels: labels.clone(),
                 k8s: k8s_meta(labels, sandbox),
                 exited_at: None,
@@ -219,7 +248,13 @@ pub async fn list(client: &Client, proc_root: &Path) -> Result<Vec<Container>, S
 }
 
 /// One container that just started, with its pod's sandbox labels when it belongs to a pod.
-async fn fetch(client: &Client, namespace: &str, id: &str, proc_root: &Path) -> Result<Option<Container>, Status> {
+async fn fetch(
+    client: &Client,
+    namespace: &str,
+    id: &str,
+    early: Option<Early>,
+    proc_root: &Path,
+) -> Result<Option<Container>, Status> {
     let record = client
         .containers()
         .get(in_namespace(GetContainerRequest { id: id.to_owned() }, namespace)?)
@@ -232,7 +267,8 @@ async fn fetch(client: &Client, namespace: &str, id: &str, proc_root: &Path) -> 
         Some(uid) => vec![format!("labels.\"{}\"=={uid}", cri_labels::POD_UID)],
         None => vec![format!("id=={id}")],
     };
-    let listing = list_namespace(client, namespace.to_owned(), filter).await?;
+    let mut listing = list_namespace(client, namespace.to_owned(), filter).await?;
+    listing.early = early;
     Ok(listing.containers(proc_root).into_iter().find(|c| c.id == id))
 }
 
@@ -310,15 +346,17 @@ async fn session(
         let Some(event) = envelope.event else { continue };
         let update = match envelope.topic.as_str() {
             "/tasks/create" | "/tasks/start" => {
-                let id = if envelope.topic == "/tasks/create" {
-                    events::TaskCreate::decode(&event.value[..]).map(|e| e.container_id)
+                let decoded = if envelope.topic == "/tasks/create" {
+                    events::TaskCreate::decode(&event.value[..]).map(|e| (e.container_id, e.pid))
                 } else {
-                    events::TaskStart::decode(&event.value[..]).map(|e| e.container_id)
+                    events::TaskStart::decode(&event.value[..]).map(|e| (e.container_id, e.pid))
                 };
-                let Ok(id) = id else { continue };
+                let Ok((id, pid)) = decoded else { continue };
+                // Before any call: the init may exec and exit while containerd answers.
+                let early = Early::read(&config.proc_root, id.clone(), pid);
                 match tokio::time::timeout(
                     CALL_TIMEOUT,
-                    fetch(&client, &envelope.namespace, &id, &config.proc_root),
+                    fetch(&client, &envelope.namespace, &id, early, &config.proc_root),
                 )
                 .await
                 {
