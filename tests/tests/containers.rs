@@ -3,7 +3,7 @@
 //! a container started after rig is caught from its first process; CRI labels become `k8s.*`
 //! and `-l` selects by them; containerd going away mid-run loses nothing and is warned about once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rig_tests::containerd::Containerd;
 use rig_tests::{RigOutput, RigRun, require_kernel};
@@ -44,7 +44,14 @@ fn field<'a>(e: &'a Value, path: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{path} is not a string in {e}"))
 }
 
+/// Stops rig with SIGINT once the test's processes ran, after the enrichment hold (1.5 s) and a
+/// drain tick, instead of a `--timeout` that a loaded machine may spend before the test acts.
 fn finish(run: RigRun) -> (RigOutput, Vec<Value>) {
+    std::thread::sleep(Duration::from_millis(2500));
+    if let Some(pid) = run.pid().and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    }
     let out = run.wait();
     assert!(out.status.success(), "rig failed: {}", out.stderr);
     let events = out.json_lines();
@@ -58,13 +65,13 @@ fn containername_shows_only_that_container_with_its_identity() {
     let image = c.import_busybox();
     let web = c.run("web", &[("app", "web")], &["sleep", "60"]);
     let db = c.run("db", &[], &["sleep", "60"]);
-    let run = start(&c, "4", &["-c", "web"]);
+    let run = start(&c, "60", &["-c", "web"]);
     web.exec(&["/bin/echo", "WEBMARK"]);
     db.exec(&["/bin/echo", "DBMARK"]);
     rig_tests::sh("/bin/echo", &["HOSTMARK"]);
     let (out, events) = finish(run);
     let marks = with_args(&events, "WEBMARK");
-    assert_eq!(marks.len(), 1, "web's exec shows once: {}", out.stdout);
+    assert_eq!(marks.len(), 1, "web's exec shows once: {}\n{}", out.stdout, out.stderr);
     let e = marks[0];
     assert_eq!(field(e, "runtime.containerName"), "web");
     assert_eq!(field(e, "runtime.containerId"), web.id);
@@ -85,9 +92,8 @@ fn a_container_started_after_rig_is_caught_from_its_first_process() {
     require_kernel();
     let c = Containerd::start();
     c.import_busybox();
-    let run = start(&c, "5", &["-c", "late"]);
+    let run = start(&c, "60", &["-c", "late"]);
     let late = c.run("late", &[], &["/bin/sh", "-c", "/bin/echo MARK; sleep 30"]);
-    std::thread::sleep(Duration::from_millis(500));
     let (out, events) = finish(run);
     let marks = with_args(&events, "/bin/echo MARK");
     let echo = marks
@@ -109,7 +115,7 @@ fn a_late_container_whose_command_is_echo_mark_shows_that_exec() {
     require_kernel();
     let c = Containerd::start();
     c.import_busybox();
-    let run = start(&c, "4", &["-c", "late"]);
+    let run = start(&c, "60", &["-c", "late"]);
     // The entrypoint itself: runc's init execs /bin/echo and the container is over at once.
     let late = c.run("late", &[], &["/bin/echo", "MARK"]);
     let (out, events) = finish(run);
@@ -137,7 +143,7 @@ fn cri_labels_fill_k8s_fields_and_a_label_selector_picks_the_pod() {
         &["sleep", "60"],
     );
     let other = c.run("other", &[("app", "other")], &["sleep", "60"]);
-    let run = start(&c, "4", &["-l", "app=cart"]);
+    let run = start(&c, "60", &["-l", "app=cart"]);
     cart.exec(&["/bin/echo", "CARTMARK"]);
     other.exec(&["/bin/echo", "OTHERMARK"]);
     let (out, events) = finish(run);
@@ -160,10 +166,9 @@ fn containerd_going_away_mid_run_keeps_tracing_and_warns_once() {
     let mut c = Containerd::start();
     c.import_busybox();
     let web = c.run("web", &[], &["sleep", "60"]);
-    let run = start(&c, "16", &[]);
+    let run = start(&c, "60", &[]);
     web.exec(&["/bin/echo", "BEFOREMARK"]);
     c.stop_daemon();
-    let down = Instant::now();
     // Tracing goes on without containerd; the container it knew still resolves.
     rig_tests::sh("/bin/echo", &["DURINGMARK"]);
     std::thread::sleep(Duration::from_secs(2));
@@ -171,7 +176,6 @@ fn containerd_going_away_mid_run_keeps_tracing_and_warns_once() {
     // rig retries with a backoff capped at 5 s; give it that long to list again.
     std::thread::sleep(Duration::from_millis(5500));
     let back = c.run("back", &[], &["/bin/sh", "-c", "/bin/echo BACKMARK; sleep 30"]);
-    assert!(down.elapsed() < Duration::from_secs(13), "the fixture was slow: {:?}", down.elapsed());
     let (out, events) = finish(run);
     let before = with_args(&events, "BEFOREMARK");
     assert_eq!(before.len(), 1, "{}", out.stdout);

@@ -289,7 +289,14 @@ fn load_with(
             attach(prog, &spec.name, &spec.section)?;
         }
     }
-    tracing::info!(object = %object.path, programs = object.programs.len(), "gadget attached");
+    // A gadget always has a datasource (parsing refuses it otherwise); a helper program such as
+    // the container hook has none, and must not read as the gadget being ready.
+    let what = if object.tracers.is_empty() && object.snapshotters.is_empty() && object.mapiters.is_empty() {
+        "helper attached"
+    } else {
+        "gadget attached"
+    };
+    tracing::info!(object = %object.path, programs = object.programs.len(), "{what}");
     Ok(ebpf)
 }
 
