@@ -77,6 +77,12 @@ impl Batch {
         })
     }
 
+    /// Takes the batch apart into its schema, rows and heap (the inverse of [`Batch::from_parts`]),
+    /// e.g. to rewrite fields in place.
+    pub fn into_parts(self) -> (Arc<Schema>, Vec<u8>, Vec<u8>) {
+        (self.schema, self.rows, self.heap)
+    }
+
     /// Appends a row from a raw kernel record: the first `raw_size` bytes are copied (zero-padded
     /// when short) and any trailing bytes go to the schema's `rest` field.
     pub fn push_record(&mut self, record: &[u8]) {
@@ -191,6 +197,29 @@ impl Batch {
         self.rows.truncate(out * rs);
     }
 
+    /// Keeps the rows at `indices`, which must be strictly increasing and in range (the caller
+    /// checks): each run of consecutive indices moves with one copy, and the heap stays as is.
+    pub fn keep_sorted(&mut self, indices: &[u32]) {
+        let rs = self.schema.row_size as usize;
+        let mut out = 0usize;
+        let mut i = 0usize;
+        while i < indices.len() {
+            let start = indices[i] as usize;
+            let mut end = start + 1;
+            i += 1;
+            while i < indices.len() && indices[i] as usize == end {
+                end += 1;
+                i += 1;
+            }
+            if out != start {
+                self.rows.copy_within(start * rs..end * rs, out * rs);
+            }
+            out += end - start;
+        }
+        self.len = out;
+        self.rows.truncate(out * rs);
+    }
+
     /// Appends the rows of another batch of the same schema.
     pub fn append(&mut self, other: &Batch) {
         let rs = self.schema.row_size as usize;
@@ -256,6 +285,26 @@ mod tests {
         assert_eq!(batch.value(0, rest), Value::Bytes(b"xyz"));
         assert_eq!(batch.value(1, rest), Value::Bytes(b""));
         assert_eq!(batch.value(1, d), Value::Str("derived"));
+    }
+
+    #[test]
+    fn keep_sorted_moves_runs_and_matches_retain() {
+        let (sc, n, ..) = schema();
+        let mut batch = Batch::with_capacity(sc, 10);
+        for i in 0..10i32 {
+            batch.push_record(&i.to_le_bytes());
+        }
+        let keep = [0u32, 2, 3, 4, 7, 9];
+        let mut by_retain = batch.clone();
+        by_retain.retain(|_, i| keep.contains(&(i as u32)));
+        batch.keep_sorted(&keep);
+        assert_eq!(batch.len(), keep.len());
+        assert_eq!(batch.rows_bytes(), by_retain.rows_bytes());
+        let got: Vec<Value<'_>> = (0..batch.len()).map(|r| batch.value(r, n)).collect();
+        let want: Vec<Value<'_>> = keep.iter().map(|&i| Value::I64(i64::from(i))).collect();
+        assert_eq!(got, want);
+        batch.keep_sorted(&[]);
+        assert!(batch.is_empty() && batch.rows_bytes().is_empty());
     }
 
     /// xorshift64*: a bounded, dependency-free source of random cases for the property test.

@@ -321,15 +321,7 @@ pub(crate) fn apply_keep(batch: Batch, indices: &[u32], out: &Arc<Schema>, cap: 
             return Ok(batch);
         }
         let mut batch = batch;
-        let mut next = indices.iter().copied().peekable();
-        batch.retain(|_, i| {
-            if next.peek() == Some(&(i as u32)) {
-                next.next();
-                true
-            } else {
-                false
-            }
-        });
+        batch.keep_sorted(indices);
         return Ok(batch);
     }
     let bytes = (indices.len() * rs + batch.heap_bytes().len()) as u64;

@@ -28,6 +28,7 @@ mod bindings;
 mod builtin;
 mod convert;
 mod engine;
+mod project;
 mod sandbox;
 mod stage;
 

@@ -5,7 +5,7 @@
 //! `tracing`, tagged with the operator's name; every socket address and name lookup denied; no
 //! preopened directory unless [`Grants::dir`], then exactly that one, as `/`, through cap-std so
 //! `..` and absolute escapes are refused), a [`MemoryCap`] limiter, and the `rig:operator/host`
-//! imports (log, param, counter-add, now-ns).
+//! imports (log, param, counter-add, now-ns, project).
 //!
 //! Invariants: nothing in a store outlives its instance except what the stage drains from it
 //! (counters); the memory cap traps with [`MemoryLimitExceeded`] rather than letting
@@ -102,6 +102,12 @@ pub(crate) enum CallFailure {
 /// is not polled while wasm runs, so the timer cannot fire then); a guest waiting in a WASI host
 /// call is a pending future, which the timer drops: that is what makes blocking calls count
 /// against the deadline. The store must not be entered again after [`CallFailure::Blocked`].
+///
+/// The fast path: the future is polled once, right here, inside [`GUEST_RUNTIME`]'s context. A
+/// call that never waits in a host call (every `process` of a filter, a sort, a rewrite) is
+/// ready after that one poll, and costs no `block_in_place`, no `block_on` and no timer. Only a
+/// call that returned pending (it waits on a sleep, a poll, a read) is driven on, under the
+/// timer, for what is left of `limit`.
 pub(crate) fn run_guest<R: Send>(
     limit: std::time::Duration,
     fut: impl std::future::Future<Output = wasmtime::Result<R>> + Send,
@@ -111,11 +117,25 @@ pub(crate) fn run_guest<R: Send>(
             "the operator runtime was not started (OperatorHost::new starts it)",
         )));
     };
-    blocking(|| match rt.block_on(async { tokio::time::timeout(limit, fut).await }) {
+    let start = std::time::Instant::now();
+    let mut fut = std::pin::pin!(fut);
+    let first = {
+        // Host calls that need a runtime (WASI's timers, its blocking pool) find this one.
+        let _context = rt.enter();
+        fut.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop()))
+    };
+    let r = match first {
+        Poll::Ready(r) => Ok(r),
+        Poll::Pending => {
+            let left = limit.saturating_sub(start.elapsed());
+            blocking(|| rt.block_on(async { tokio::time::timeout(left, fut).await }))
+        }
+    };
+    match r {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(CallFailure::Wasm(e)),
         Err(_) => Err(CallFailure::Blocked),
-    })
+    }
 }
 
 /// The error a guest gets (as a trap) when it grows its memory past its cap.
@@ -411,6 +431,8 @@ pub(crate) struct HostState {
     /// Guest `counter-add`s since the stage last drained them.
     pub(crate) counters: BTreeMap<String, u64>,
     pub(crate) stderr: LogPipe,
+    /// What the guest declared with `host.project` during `init`.
+    pub(crate) declared: super::project::Declared,
 }
 
 impl std::fmt::Debug for HostState {
@@ -460,6 +482,7 @@ impl HostState {
             params,
             counters: BTreeMap::new(),
             stderr,
+            declared: super::project::Declared::default(),
         })
     }
 }
@@ -516,5 +539,13 @@ impl Host for HostState {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or_default()
+    }
+
+    fn project(
+        &mut self,
+        reads: Vec<String>,
+        writes: Vec<String>,
+    ) -> Result<super::bindings::rig::operator::types::Projection, String> {
+        self.declared.project(&reads, &writes).map_err(|e| guest_text(&e))
     }
 }

@@ -30,6 +30,7 @@ use super::bindings::rig::operator::types::BatchParam;
 use super::bindings::{Output, RigOperator};
 use super::convert::{self, Cap};
 use super::engine::{EPOCH_TICK, LoadedComponent};
+use super::project::{Declared, Projection};
 use super::sandbox::{CallFailure, HostState, LogBudget, MemoryLimitExceeded, RunMemoryExceeded, guest_text, run_guest};
 use super::{Limits, OnError, OperatorHost, OperatorSpec, WasmError};
 
@@ -100,6 +101,10 @@ pub struct WasmStage {
     restarts_in_a_row: u32,
     /// The log rate limit, shared by every instance of this stage.
     logs: Arc<LogBudget>,
+    /// The fields the guest declared with `host.project` in its last `init`, if it did.
+    projection: Option<Projection>,
+    /// The packed read columns of the batch being processed (reused across calls).
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for WasmStage {
@@ -171,6 +176,8 @@ impl WasmStage {
             window_start: Instant::now(),
             restarts_in_a_row: 0,
             logs: Arc::new(LogBudget::new()),
+            projection: None,
+            scratch: Vec::new(),
         };
         stage.instance = Some(stage.instantiate()?);
         Ok(stage)
@@ -263,14 +270,17 @@ impl WasmStage {
         }
     }
 
-    /// Moves the guest's counters out of the store (they survive restarts).
+    /// Moves what the guest added to its counters since the last call out of the store (so they
+    /// survive restarts). The names stay in the store at zero, so the next `counter-add` of a
+    /// known name allocates nothing; a counter first added with 0 (declared at `init`) is shown
+    /// from then on.
     fn drain_counters(&mut self) {
         let Some(inst) = self.instance.as_mut() else { return };
-        for (name, n) in std::mem::take(&mut inst.store.data_mut().counters) {
-            if let Some(c) = self.guest_counters.get_mut(&name) {
-                *c = c.saturating_add(n);
+        for (name, n) in inst.store.data_mut().counters.iter_mut() {
+            if let Some(c) = self.guest_counters.get_mut(name.as_str()) {
+                *c = c.saturating_add(std::mem::take(n));
             } else if self.guest_counters.len() < MAX_COUNTERS {
-                self.guest_counters.insert(name, n);
+                self.guest_counters.insert(name.clone(), std::mem::take(n));
             }
         }
     }
@@ -285,6 +295,10 @@ impl WasmStage {
             });
         };
         inst.store.set_epoch_deadline(ticks(limit));
+        inst.store.data_mut().declared = Declared {
+            input: Some(input.clone()),
+            projection: None,
+        };
         let config = &self.spec.config;
         let t = Instant::now();
         let r = convert::with_wit_schema(input, |schema| {
@@ -297,12 +311,22 @@ impl WasmStage {
         });
         self.guest += t.elapsed();
         self.calls += 1;
+        self.projection = std::mem::take(&mut inst.store.data_mut().declared).projection;
         self.drain_counters();
         match r {
-            Ok(Ok(out)) => convert::schema_from_wit(out, input).map_err(|reason| WasmError::Output {
-                operator: self.label.to_string(),
-                reason: format!("init: {reason}"),
-            }),
+            Ok(Ok(out)) => {
+                let out = convert::schema_from_wit(out, input).map_err(|reason| WasmError::Output {
+                    operator: self.label.to_string(),
+                    reason: format!("init: {reason}"),
+                })?;
+                if self.projection.is_some() && *out != **input {
+                    return Err(WasmError::Output {
+                        operator: self.label.to_string(),
+                        reason: "init: an operator that projects must return its input schema".to_owned(),
+                    });
+                }
+                Ok(out)
+            }
             Ok(Err(message)) => Err(WasmError::Guest {
                 operator: self.label.to_string(),
                 message: format!("init: {}", guest_text(&message)),
@@ -409,10 +433,21 @@ impl Stage for WasmStage {
             return Err(StageError::Fatal(format!("operator {}: no instance", self.label)));
         };
         inst.store.set_epoch_deadline(ticks(limit));
-        let param = BatchParam {
-            rows: batch.rows_bytes(),
-            heap: batch.heap_bytes(),
-            count: count as u32,
+        // A projected guest gets only the columns it reads (and the heap only if it reads one).
+        let param = match &self.projection {
+            Some(p) => {
+                p.pack(&batch, &mut self.scratch);
+                BatchParam {
+                    rows: &self.scratch,
+                    heap: if p.reads_heap() { batch.heap_bytes() } else { &[] },
+                    count: count as u32,
+                }
+            }
+            None => BatchParam {
+                rows: batch.rows_bytes(),
+                heap: batch.heap_bytes(),
+                count: count as u32,
+            },
         };
         let t = Instant::now();
         let (bindings, store) = (&inst.bindings, &mut inst.store);
@@ -426,7 +461,10 @@ impl Stage for WasmStage {
         let cap = Cap::of(self.limits().max_output_factor, count as u64, in_bytes);
         let applied = match r {
             Ok(Ok(Output::Keep(indices))) => convert::apply_keep(batch, &indices, &out_schema, cap),
-            Ok(Ok(Output::Rows(rows))) => convert::apply_rows(rows, &out_schema, cap),
+            Ok(Ok(Output::Rows(rows))) => match &self.projection {
+                Some(p) => p.patch(batch, &rows.rows, rows.heap, rows.count, cap),
+                None => convert::apply_rows(rows, &out_schema, cap),
+            },
             Ok(Err(message)) => {
                 let err = WasmError::Guest {
                     operator: self.label.to_string(),

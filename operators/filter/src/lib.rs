@@ -6,6 +6,9 @@
 //! - `expr`: a boolean expression (`proc.comm in ["cat","less"] && fname matches "^/etc/"`),
 //!   see [`expr`].
 //!
+//! Only the fields the condition reads cross into the operator (it projects them, see
+//! `Schema::project`): a filter on `proc.comm` copies 16 bytes per event, not the whole row.
+//!
 //! When both are set, a row must match both. An unknown field, a literal of the wrong type or a
 //! bad regex fails `init` with an error naming the field. The answer is `keep(indices)`, so
 //! matching rows cross back as 4-byte indices; the number of dropped rows is added to the
@@ -50,6 +53,23 @@ impl Operator for Filter {
         if let Some(e) = config.get("expr") {
             pred = Pred::and(pred, expr::compile(e, input)?);
         }
+        // Only the fields the condition reads cross into the guest: project them and rebind
+        // the compiled condition to their packed layout.
+        let mut names: Vec<String> = Vec::new();
+        pred.fields_mut(&mut |r| {
+            let name = &input.describe(r).name;
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        });
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let reads = input.project(&names, &[])?.reads;
+        let mut rebound = Ok(());
+        pred.fields_mut(&mut |r| match reads.resolve(&input.describe(r).name) {
+            Ok(new) => *r = new,
+            Err(e) => rebound = Err(e),
+        });
+        rebound?;
         Ok(Self {
             pred,
             matched: Vec::new(),

@@ -182,6 +182,17 @@ pub enum Pred {
 pub struct CheckBox(pub(crate) Box<Check>);
 
 impl Pred {
+    /// Calls `f` on every field the predicate reads (to list them, or to rebind them to another
+    /// layout of the same fields).
+    pub fn fields_mut(&mut self, f: &mut dyn FnMut(&mut FieldRef)) {
+        match self {
+            Pred::True | Pred::False => {}
+            Pred::And(v) | Pred::Or(v) => v.iter_mut().for_each(|p| p.fields_mut(f)),
+            Pred::Not(p) => p.fields_mut(f),
+            Pred::Test(r, _) => f(r),
+        }
+    }
+
     /// `a && b`, flattening nested conjunctions.
     pub fn and(a: Pred, b: Pred) -> Pred {
         match (a, b) {

@@ -132,6 +132,18 @@ pub(crate) fn leaf(c: &Check, f: &FieldRef, b: &BatchView<'_>, mask: Option<&[bo
         // IEEE comparisons: NaN is unordered, so only `!=` holds for it.
         Check::Float(op, rhs) => by_op!(*op, floats, b, f, None, out, |v| v, *rhs),
         Check::Bool(want) => ints(b, f, None, out, |v| (v != 0) == *want),
+        // Equality with inline text needs no scan for the NUL: compare the literal's bytes and
+        // check the one after it ends the text.
+        Check::Text(op @ (CmpOp::Eq | CmpOp::Ne), rhs) if !f.heap && f.kind == FieldKind::Text && !rhs.contains(&0) => {
+            let (o, size, n) = (f.offset as usize, f.size as usize, rhs.len());
+            let want = *op == CmpOp::Eq;
+            for (row, out) in rows(b).zip(out) {
+                let hit = row
+                    .get(o..o + size)
+                    .is_some_and(|c| n <= size && c[..n] == rhs[..] && (n == size || c[n] == 0));
+                *out = hit == want;
+            }
+        }
         Check::Text(op, rhs) => by_op!(*op, texts, b, f, None, out, |t| t, rhs.as_slice()),
         Check::IntIn(set) => ints(b, f, mask, out, |v| set.binary_search(&v).is_ok()),
         // A short list is faster scanned (lengths differ first) than bisected.

@@ -107,7 +107,7 @@ fn kind_to_wit(k: FieldKind) -> WitKind {
     }
 }
 
-fn schema_from_wit(s: wit::Schema) -> Schema {
+pub(crate) fn schema_from_wit(s: wit::Schema) -> Schema {
     Schema {
         datasource: s.datasource,
         row_size: s.row_size,

@@ -9,6 +9,8 @@
 //! - [`BatchView`] / [`Value`]: read cells without allocating;
 //! - [`RowsBuilder`] / [`OwnedBatch`]: build rows with a self-contained heap;
 //! - [`Config`]: typed access to the operator's `with:` / `--operator-param` keys;
+//! - [`Schema::project`] / [`Projection`]: declare the fields you read and write, so only those
+//!   cross the boundary (the fast path: a few bytes per event instead of whole rows);
 //! - [`host`]: log, counters, parameters and the clock.
 //!
 //! ```ignore
@@ -38,6 +40,7 @@ mod builder;
 mod config;
 pub mod host;
 mod operator;
+mod project;
 mod schema;
 
 #[doc(hidden)]
@@ -47,6 +50,7 @@ pub use batch::{BatchView, OwnedBatch, Value, decode, str_prefix};
 pub use builder::RowsBuilder;
 pub use config::Config;
 pub use operator::{Operator, Output, Runner};
+pub use project::Projection;
 pub use rig_layout::{Escaped, base64_chunks};
 pub use schema::{Field, FieldKind, FieldRef, Schema};
 

@@ -26,6 +26,7 @@
 
 use crate::batch::{BatchView, OwnedBatch};
 use crate::config::Config;
+use crate::project::{self, Projection};
 use crate::schema::Schema;
 
 /// What [`Operator::process`] answers.
@@ -99,6 +100,8 @@ pub trait Operator: Sized + 'static {
 pub struct Runner<T> {
     input: Schema,
     output: Schema,
+    /// What `init` declared with [`Schema::project`], if anything.
+    projection: Option<Projection>,
     op: T,
 }
 
@@ -107,7 +110,12 @@ impl<T: Operator> Runner<T> {
     pub fn init(config: &[(String, String)], input: Schema) -> Result<Self, String> {
         input.validate()?;
         let config = Config::new(config.to_vec());
+        project::clear();
         let op = T::init(&config, &input)?;
+        let projection = project::take();
+        if projection.is_some() && op.output_schema().is_some_and(|s| s != input) {
+            return Err("an operator that projects must keep its input schema as its output".to_owned());
+        }
         let output = match op.output_schema() {
             Some(s) => {
                 s.validate().map_err(|e| format!("output schema: {e}"))?;
@@ -115,7 +123,12 @@ impl<T: Operator> Runner<T> {
             }
             None => input.clone(),
         };
-        Ok(Self { input, output, op })
+        Ok(Self {
+            input,
+            output,
+            projection,
+            op,
+        })
     }
 
     /// The input schema.
@@ -133,9 +146,16 @@ impl<T: Operator> Runner<T> {
         &mut self.op
     }
 
-    /// Runs the operator on one batch and checks its answer.
+    /// What `init` declared with [`Schema::project`], if anything.
+    pub fn projection(&self) -> Option<&Projection> {
+        self.projection.as_ref()
+    }
+
+    /// Runs the operator on one batch as the host passes it (for a projected operator: the
+    /// packed read columns) and checks its answer.
     pub fn process(&mut self, rows: &[u8], heap: &[u8], count: u32) -> Result<Output, String> {
-        let view = BatchView::new(&self.input, rows, heap, count as usize)?;
+        let schema = self.projection.as_ref().map_or(&self.input, |p| &p.reads);
+        let view = BatchView::new(schema, rows, heap, count as usize)?;
         let out = self.op.process(&view)?;
         match &out {
             Output::Keep(idx) => {
@@ -143,9 +163,53 @@ impl<T: Operator> Runner<T> {
                     return Err(format!("operator kept row {i} of a {count}-row batch"));
                 }
             }
-            Output::Rows(b) => self.check(b)?,
+            Output::Rows(b) => match &self.projection {
+                Some(_) if b.count != count => {
+                    return Err(format!(
+                        "operator answered {} rows for a {count}-row batch (a projected operator answers one row of its writes per input row)",
+                        b.count
+                    ));
+                }
+                Some(p) => b
+                    .view(&p.writes)
+                    .map(|_| ())
+                    .map_err(|e| format!("operator returned a bad batch: {e}"))?,
+                None => self.check(b)?,
+            },
         }
         Ok(out)
+    }
+
+    /// Runs the operator on full rows of the input schema, as the host calls it: a projected
+    /// operator gets the packed read columns (and the heap only when it reads a heap field).
+    pub fn process_full(&mut self, rows: &[u8], heap: &[u8], count: u32) -> Result<Output, String> {
+        let Some(p) = &self.projection else {
+            return self.process(rows, heap, count);
+        };
+        let packed = p.pack(&self.input, rows);
+        let heap = if p.reads.heap_slots().next().is_some() { heap } else { &[] };
+        self.process(&packed, heap, count)
+    }
+
+    /// Runs the operator on full rows of the input schema and returns the batch the host would
+    /// pass on: packs the read columns of a projected operator, then applies its answer (kept
+    /// rows, or written columns copied back). For unit tests.
+    pub fn apply(&mut self, rows: &[u8], heap: &[u8], count: u32) -> Result<OwnedBatch, String> {
+        let out = self.process_full(rows, heap, count)?;
+        let rs = self.input.row_size as usize;
+        match (out, &self.projection) {
+            (Output::Keep(idx), _) => Ok(OwnedBatch {
+                rows: idx
+                    .iter()
+                    .flat_map(|&i| &rows[i as usize * rs..(i as usize + 1) * rs])
+                    .copied()
+                    .collect(),
+                heap: heap.to_vec(),
+                count: idx.len() as u32,
+            }),
+            (Output::Rows(b), Some(p)) => p.patch(&self.input, rows, heap, &b),
+            (Output::Rows(b), None) => Ok(b),
+        }
     }
 
     /// Flushes the operator and checks the rows it returns.

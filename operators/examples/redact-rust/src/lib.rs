@@ -12,24 +12,27 @@
 //! Build: `cargo build --release --target wasm32-wasip2 -p rig-op-redact` in `operators/`
 //! (or `operators/examples/build.sh`). Test: `cargo test -p rig-op-redact`.
 
-use rig_operator_sdk::{
-    BatchView, Config, FieldKind, FieldRef, Operator, Output, OwnedBatch, Schema, export_operator, host,
-};
+use rig_operator_sdk::{BatchView, Config, FieldKind, Operator, Output, OwnedBatch, Schema, export_operator, host};
 
 /// The replacement value.
 pub const REDACTED: &[u8] = b"[redacted]";
 
-/// The operator: the fields to redact, resolved once at `init`.
+/// The operator: what every row's redacted fields become, computed once at `init`.
+///
+/// It projects (`Schema::project`): nothing is read, only the named fields are written, so a
+/// call moves the written columns out of the guest and nothing else.
 #[derive(Debug)]
 pub struct Redact {
-    fields: Vec<FieldRef>,
-    row_size: usize,
+    /// One row of the projection's `writes`: the redacted value of every field.
+    row: Vec<u8>,
+    /// Some field lives in the heap (its slot points at one `[redacted]` in the answer's heap).
+    heap: bool,
+    fields: u64,
 }
 
 impl Operator for Redact {
     fn init(config: &Config, input: &Schema) -> Result<Self, String> {
         let list = config.get("fields").ok_or("redact: missing config key \"fields\"")?;
-        let mut fields = Vec::new();
         let mut names = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let f = input
@@ -38,56 +41,48 @@ impl Operator for Redact {
             if f.kind != FieldKind::Text {
                 return Err(format!("redact: field \"{name}\" is {}, not text", f.kind));
             }
-            fields.push(f);
-            names.push(name);
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
-        if fields.is_empty() {
+        if names.is_empty() {
             return Err("redact: config key \"fields\" names no field".into());
         }
+        let writes = input.project(&[], &names)?.writes;
         host::debug(&format!("redact: redacting {}", names.join(", ")));
         Ok(Self {
-            fields,
-            row_size: input.row_size as usize,
+            row: redacted_row(&writes),
+            heap: writes.heap_slots().next().is_some(),
+            fields: names.len() as u64,
         })
     }
 
     fn process(&mut self, batch: &BatchView<'_>) -> Result<Output, String> {
-        let mut rows = batch.rows_bytes().to_vec();
-        let mut heap = batch.heap_bytes().to_vec();
-        let n = redact(&self.fields, self.row_size, &mut rows, &mut heap);
-        host::counter_add("redacted", n);
+        let count = batch.len();
+        host::counter_add("redacted", count as u64 * self.fields);
         Ok(Output::Rows(OwnedBatch {
-            rows,
-            heap,
-            count: batch.len() as u32,
+            rows: self.row.repeat(count),
+            heap: if self.heap && count > 0 { REDACTED.to_vec() } else { Vec::new() },
+            count: count as u32,
         }))
     }
 }
 
-/// Redacts every row of `rows` in place; appends one `[redacted]` to `heap` when there is a row
-/// and a heap field to point at it. Returns the number of values redacted.
-pub fn redact(fields: &[FieldRef], row_size: usize, rows: &mut [u8], heap: &mut Vec<u8>) -> u64 {
-    let count = rows.len() / row_size;
-    let mut slot = [0u8; 8];
-    if count > 0 && fields.iter().any(|f| f.heap) {
-        slot[..4].copy_from_slice(&(heap.len() as u32).to_le_bytes());
-        slot[4..].copy_from_slice(&(REDACTED.len() as u32).to_le_bytes());
-        heap.extend_from_slice(REDACTED);
-    }
-    for row in rows.chunks_exact_mut(row_size) {
-        for f in fields {
-            let at = f.offset as usize;
-            if f.heap {
-                row[at..at + 8].copy_from_slice(&slot);
-            } else {
-                let dst = &mut row[at..at + f.size as usize];
-                let n = REDACTED.len().min(dst.len());
-                dst[..n].copy_from_slice(&REDACTED[..n]);
-                dst[n..].fill(0);
-            }
+/// One row of `writes` with every field redacted: inline text gets `[redacted]` truncated to its
+/// size and NUL-padded; a heap slot points at `[redacted]` at the start of the answer's heap.
+pub fn redacted_row(writes: &Schema) -> Vec<u8> {
+    let mut row = vec![0u8; writes.row_size as usize];
+    for f in &writes.fields {
+        let at = f.offset as usize;
+        let dst = &mut row[at..at + f.size as usize];
+        if f.heap {
+            dst[4..].copy_from_slice(&(REDACTED.len() as u32).to_le_bytes());
+        } else {
+            let n = REDACTED.len().min(dst.len());
+            dst[..n].copy_from_slice(&REDACTED[..n]);
         }
     }
-    (count * fields.len()) as u64
+    row
 }
 
 export_operator!(Redact);
@@ -135,9 +130,7 @@ mod tests {
         let mut r = Runner::<Redact>::init(&cfg("comm,fname,path"), schema()).unwrap();
         let mut rows = vec![0xAAu8; 64];
         rows[24..32].copy_from_slice(&[0, 0, 0, 0, 3, 0, 0, 0]);
-        let Output::Rows(out) = r.process(&rows, b"abc", 2).unwrap() else {
-            panic!("expected rows")
-        };
+        let out = r.apply(&rows, b"abc", 2).unwrap();
         assert_eq!(out.count, 2);
         assert_eq!(out.heap, b"abc[redacted]");
         for row in out.rows.chunks(32) {
@@ -148,9 +141,9 @@ mod tests {
         }
         assert_eq!(native::counter("redacted"), 6);
         // An empty batch gets no heap entry.
-        let Output::Rows(out) = r.process(&[], b"", 0).unwrap() else {
-            panic!("expected rows")
-        };
+        let out = r.apply(&[], b"", 0).unwrap();
         assert!(out.rows.is_empty() && out.heap.is_empty());
+        // Only the written columns cross: nothing is read.
+        assert_eq!(r.projection().unwrap().reads.row_size, 0);
     }
 }
