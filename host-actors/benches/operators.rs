@@ -1,13 +1,17 @@
 //! ns/event of WASM operators through the host (`WasmStage::process`), with a trace_open-like
 //! schema (344-byte rows, one heap-backed field).
 //!
-//! `cargo bench -p rig-host --bench operators` — plain `Instant` timing, median of several runs.
-//! Reported: the builtin filter keeping about a quarter of the rows (`proc.comm==cat`), the hostile
-//! operator in `pass` mode (the floor: one call, all rows kept, no copy back), at batch sizes 1,
-//! 64 and 1024; the same filter called from inside a Tokio worker (the `block_in_place` cost); and
-//! the redact example in each language that `operators/examples/build.sh` built (Rust, C, Python,
-//! JavaScript: `fields=fname`, every row kept and rewritten), at the same batch sizes.
+//! `cargo bench -p rig-host --bench operators [-- WORD…]` — plain `Instant` timing, median of
+//! several runs; WORDs pick the rows whose label contains one (`floor`, `filter`, `rust`…).
+//! Reported as one table at batch sizes 1, 64, 512 and 1024: the hostile operator in `pass` mode
+//! (the floor: one call, whole rows copied in, all rows kept, no work), the builtin filter with
+//! `expr=true` (the floor of a projected operator: no field read, all rows kept), the filter keeping about a quarter of
+//! the rows (`proc.comm==cat`), the redact example in each language that
+//! `operators/examples/build.sh` built (Rust, C, Python, JavaScript: `fields=fname`, every row
+//! kept and rewritten), and the filter called from inside a Tokio worker. Then the cost of the
+//! call machinery (the deadline's timer, `block_on`, `block_in_place`) per call and per event.
 
+use std::future::Future as _;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -104,12 +108,103 @@ fn stage(
     s
 }
 
+/// The batch sizes of the table.
+const SIZES: [usize; 4] = [1, 64, 512, 1024];
+
+/// One row of the table: ns/event at each of [`SIZES`] and the share spent in the guest call.
+/// `cargo bench --bench operators -- WORD…` runs only the rows whose label contains a WORD.
+fn wanted(label: &str) -> bool {
+    let words: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    words.is_empty() || words.iter().any(|w| label.contains(w.as_str()))
+}
+
+fn row(label: &str, stage: &mut WasmStage, s: &Arc<Schema>, extra: impl Fn(&WasmStage) -> String) {
+    if !wanted(label) {
+        return;
+    }
+    print!("{label:<34}");
+    for n in SIZES {
+        let (f, g) = measure(stage, &batch(s, n));
+        print!(" {f:>9.1} ({:>2.0}%)", g * 100.0);
+    }
+    println!("{}", extra(stage));
+}
+
+/// The cost of the call machinery alone, per call: what `run_guest` does around a guest call
+/// that returns at once (enter the guest runtime, poll once), against what every call paid
+/// before the fast path (`block_on` of that runtime with the deadline's timer), and the same
+/// again from a Tokio worker (plus `block_in_place`).
+fn machinery() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let per_call = |f: &mut dyn FnMut()| {
+        let n = 200_000u32;
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        t.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    let limit = Duration::from_secs(1);
+    let fast = per_call(&mut || {
+        let _cx = rt.enter();
+        let mut fut = std::pin::pin!(std::future::ready(black_box(1u32)));
+        let r = fut.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        let _ = black_box(r);
+    });
+    let slow = per_call(&mut || {
+        black_box(rt.block_on(async { tokio::time::timeout(limit, std::future::ready(black_box(1u32))).await }).ok());
+    });
+    let worker = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let handle = rt.handle().clone();
+    let in_worker = worker.block_on(async move {
+        tokio::spawn(async move {
+            let n = 20_000u32;
+            let t = Instant::now();
+            for _ in 0..n {
+                tokio::task::block_in_place(|| {
+                    black_box(handle.block_on(async { tokio::time::timeout(limit, std::future::ready(1u32)).await }).ok());
+                });
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(n)
+        })
+        .await
+        .expect("task")
+    });
+    println!(
+        "call machinery per call: fast path (enter + one poll) {fast:.0} ns; block_on + deadline timer {slow:.0} ns; \
+         the same from a tokio worker (block_in_place) {in_worker:.0} ns"
+    );
+    print!("  per event at batch");
+    for n in SIZES {
+        print!("  {n}: {:.2} / {:.2} / {:.2} ns", fast / n as f64, slow / n as f64, in_worker / n as f64);
+    }
+    println!();
+}
+
 fn main() {
     let cache = std::env::temp_dir().join("rig-bench-components");
     let host = OperatorHost::new(Some(cache)).expect("host");
     let s = schema();
-    println!("row size {} bytes", s.row_size);
+    println!("row size {} bytes; ns/event (share of it in the guest call), median of 5 runs", s.row_size);
+    print!("{:<34}", "operator \\ batch");
+    for n in SIZES {
+        print!(" {n:>15}");
+    }
+    println!();
     let hostile = Path::new(env!("RIG_OPERATORS_ARTIFACTS")).join("rig_op_hostile.wasm");
+    if hostile.is_file() {
+        let mut pass = stage(&host, &s, "pass", OperatorSource::File(hostile), &[("mode", "pass")]);
+        row("floor: whole rows in, keeps all", &mut pass, &s, |_| String::new());
+    } else {
+        println!("floor: not built ({})", hostile.display());
+    }
     let mut filter = stage(
         &host,
         &s,
@@ -117,23 +212,11 @@ fn main() {
         OperatorSource::Builtin("filter".into()),
         &[("filter", "proc.comm==cat")],
     );
-    let mut pass = hostile
-        .is_file()
-        .then(|| stage(&host, &s, "pass", OperatorSource::File(hostile), &[("mode", "pass")]));
-    for n in [1usize, 64, 1024] {
-        let input = batch(&s, n);
-        let kept = filter.process(input.clone()).expect("filter").map_or(0, |b| b.len());
-        let (f, g) = measure(&mut filter, &input);
-        print!(
-            "batch {n:>5}: builtin filter (keeps {kept:>3}/{n}) {f:>8.1} ns/event ({:>2.0}% in the call)",
-            g * 100.0
-        );
-        if let Some(p) = pass.as_mut() {
-            let (f, g) = measure(p, &input);
-            print!("  | pass (floor) {f:>8.1} ns/event ({:>2.0}% in the call)", g * 100.0);
-        }
-        println!();
-    }
+    let kept = filter.process(batch(&s, 64)).expect("filter").map_or(0, |b| b.len());
+    row(&format!("filter (Rust builtin, keeps {kept}/64)"), &mut filter, &s, |_| String::new());
+    // The floor of a projected operator: it reads no field and keeps every row.
+    let mut none = stage(&host, &s, "filter", OperatorSource::Builtin("filter".into()), &[("expr", "true")]);
+    row("floor, projected: reads nothing", &mut none, &s, |_| String::new());
     // The redact example in every language that was built, slowest last.
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../operators/examples/out");
     for lang in ["rust", "c", "python", "js"] {
@@ -143,6 +226,9 @@ fn main() {
             continue;
         }
         let node = format!("redact-{lang}");
+        if !wanted(&format!("redact ({lang}")) {
+            continue;
+        }
         let mut spec = OperatorSpec::new(
             node.as_str(),
             OperatorSource::File(wasm),
@@ -154,29 +240,25 @@ fn main() {
         spec.on_error = OnError::Restart;
         let mut redact = WasmStage::new(&host, spec).expect("stage");
         redact.init(&s).expect("init");
-        for n in [1usize, 64, 1024] {
-            let (f, g) = measure(&mut redact, &batch(&s, n));
-            println!(
-                "batch {n:>5}: {node:<13} {f:>10.1} ns/event ({:>2.0}% in the call), restarts so far {}",
-                g * 100.0,
-                redact.counters()["restarts"]
-            );
-        }
+        row(&format!("redact ({lang}, rewrites fname)"), &mut redact, &s, |st| {
+            match st.counters()["restarts"] {
+                0 => String::new(),
+                r => format!("  restarts {r}"),
+            }
+        });
     }
     // The same filter called on a Tokio worker, as a kameo stage actor would.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .expect("runtime");
-    let results = rt.block_on(async move {
-        tokio::spawn(async move { [1usize, 64, 1024].map(|n| (n, measure(&mut filter, &batch(&s, n)))) })
+    let s2 = s.clone();
+    rt.block_on(async move {
+        tokio::spawn(async move { row("filter, from a tokio worker", &mut filter, &s2, |_| String::new()) })
             .await
             .expect("task")
     });
-    for (n, (f, g)) in results {
-        println!(
-            "batch {n:>5}: builtin filter on a tokio worker {f:>8.1} ns/event ({:>2.0}% in the call)",
-            g * 100.0
-        );
+    if wanted("machinery") {
+        machinery();
     }
 }
