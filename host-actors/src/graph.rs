@@ -145,6 +145,8 @@ pub struct BuiltGraph {
     pub nodes: Vec<NodeSpec>,
     /// Entry indices.
     pub entry: Vec<usize>,
+    /// The ids of the WASM operator nodes (builtins included), in graph order.
+    pub operators: Vec<String>,
 }
 
 impl std::fmt::Debug for BuiltGraph {
@@ -152,6 +154,7 @@ impl std::fmt::Debug for BuiltGraph {
         f.debug_struct("BuiltGraph")
             .field("nodes", &self.nodes)
             .field("entry", &self.entry)
+            .field("operators", &self.operators)
             .finish()
     }
 }
@@ -246,18 +249,26 @@ fn on_error(e: ConfigOnError) -> OnError {
     }
 }
 
-/// The node name `--operator` gives: the file stem of `./x/redact.wasm` (`redact`), the last path
-/// component of `oci://ghcr.io/x/redact:1.0` without tag or digest (`redact`).
+/// The node name `--operator` gives: for a file, the name its author gave (stamped into the
+/// component by `rig operator build`, see [`crate::authoring`]), else its file stem
+/// (`./x/redact.wasm`: `redact`); for an image, the last path component of
+/// `oci://ghcr.io/x/redact:1.0` without tag or digest (`redact`).
 pub fn custom_node_name(reference: &str) -> String {
     let name = match reference.strip_prefix(OCI_PREFIX) {
         Some(image) => {
             let last = image.rsplit('/').next().unwrap_or(image);
             last.split(['@', ':']).next().unwrap_or(last).to_owned()
         }
-        None => std::path::Path::new(reference)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        None => {
+            let path = Path::new(reference);
+            match crate::authoring::file_name(path) {
+                Some(name) => name.to_string(),
+                None => path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            }
+        }
     };
     if name.is_empty() { "operator".into() } else { name }
 }
@@ -293,7 +304,11 @@ fn default_nodes(ops: &OperatorOptions) -> Vec<NodeConfig> {
         nodes.push(node("sort", "builtin/sort".into(), &p));
     }
     if let Some(n) = ops.max_entries {
-        nodes.push(node(LIMIT_NODE, "builtin/limit".into(), &[("max-entries", n.to_string())]));
+        nodes.push(node(
+            LIMIT_NODE,
+            "builtin/limit".into(),
+            &[("max-entries", n.to_string())],
+        ));
     }
     nodes
 }
@@ -370,7 +385,11 @@ fn file_sink(n: &NodeConfig) -> Result<Box<dyn Stage>, BuildError> {
 
 /// `path` made absolute (against the working directory, as the open will be).
 fn absolute(path: &Path) -> PathBuf {
-    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
@@ -525,7 +544,16 @@ pub fn build(
             next: Vec::new(),
         });
     }
-    Ok(BuiltGraph { nodes, entry: vec![0] })
+    let operators = configs
+        .iter()
+        .filter(|n| n.operator.is_some())
+        .map(|n| n.id.clone())
+        .collect();
+    Ok(BuiltGraph {
+        nodes,
+        entry: vec![0],
+        operators,
+    })
 }
 
 fn terminal_format(n: &NodeConfig) -> OutputFormat {
@@ -601,7 +629,9 @@ mod tests {
             outside.join("../grant/out.jsonl"),
         ];
         for path in &refused {
-            let e = sink_check(&grant, path).expect_err(&path.display().to_string()).to_string();
+            let e = sink_check(&grant, path)
+                .expect_err(&path.display().to_string())
+                .to_string();
             assert!(
                 e.contains("copy") && e.contains(&path.display().to_string()),
                 "names the sink and its path: {e}"
@@ -631,5 +661,11 @@ mod tests {
         assert_eq!(custom_node_name("oci://localhost:5000/ops/redact:1.0"), "redact");
         assert_eq!(custom_node_name("oci://ghcr.io/o/mask@sha256:abcd"), "mask");
         assert_eq!(custom_node_name("oci://"), "operator");
+        // A stamped component is named after its author's name, whatever the file is called.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("build-output.wasm");
+        let name = crate::authoring::OperatorName::parse("my-op").unwrap();
+        std::fs::write(&file, crate::authoring::stamp(b"\0asm\x0d\0\x01\0", &name).unwrap()).unwrap();
+        assert_eq!(custom_node_name(&file.display().to_string()), "my-op");
     }
 }

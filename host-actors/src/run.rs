@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rig_kernel::graph::EndAfter;
-use rig_kernel::{GraphReport, NodeSpec, Pipeline, Schema};
+use rig_kernel::{GraphReport, NodeSpec, NodeStats, Pipeline, Schema};
 use tokio::sync::watch;
 
+use crate::containers::ContainersHandle;
 use crate::containers::enrich::{self as container_enrich, ContainerStage, Then};
 use crate::containers::filter::{self, ContainerFilter, FilterError, FilterReport, Keeper};
 use crate::containers::selector::Selector;
-use crate::containers::ContainersHandle;
 use crate::ebpf::load::{self, LoadError};
 use crate::ebpf::params::ParamError;
 use crate::ebpf::source::{self, SourceError, SourceStats};
@@ -76,6 +76,62 @@ pub struct RunReport {
     pub graph: GraphReport,
     /// What the in-kernel container filter did, when the run selected containers.
     pub containers: Option<FilterReport>,
+    /// The ids of the run's WASM operator nodes (builtins included), in graph order.
+    pub operators: Vec<String>,
+}
+
+/// The counters every WASM operator node reports besides its own: guest calls (`init`,
+/// `process`, `flush`), nanoseconds spent in them, instance restarts and traps.
+pub const HOST_COUNTERS: [&str; 4] = ["calls", "guest_ns", "restarts", "traps"];
+
+/// One row of `--stats`.
+#[derive(Debug, Clone)]
+pub struct NodeLine {
+    /// The node's statistics (zero for a node that reported none).
+    pub stats: NodeStats,
+    /// A WASM operator node: its counters include every one of [`HOST_COUNTERS`].
+    pub operator: bool,
+    /// The node had not drained within the bound and reported nothing.
+    pub abandoned: bool,
+}
+
+impl RunReport {
+    /// The rows of `--stats`: every node the graph reported, upstream first, then every node
+    /// that reported nothing (abandoned, or a WASM operator no batch reached) with zero
+    /// statistics. A WASM operator's row always carries [`HOST_COUNTERS`], 0 when it has none,
+    /// so it shows from the start whether or not a batch reached it; counters a guest declared
+    /// in `init` (`counter-add(name, 0)`) show at 0 too.
+    pub fn stats(&self) -> Vec<NodeLine> {
+        let mut lines: Vec<NodeLine> = self
+            .graph
+            .nodes
+            .iter()
+            .map(|n| NodeLine {
+                stats: n.clone(),
+                operator: self.operators.contains(&n.node),
+                abandoned: false,
+            })
+            .collect();
+        for id in self.graph.abandoned.iter().chain(&self.operators) {
+            if lines.iter().any(|l| &l.stats.node == id) {
+                continue;
+            }
+            lines.push(NodeLine {
+                stats: NodeStats {
+                    node: id.clone(),
+                    ..NodeStats::default()
+                },
+                operator: self.operators.contains(id),
+                abandoned: self.graph.abandoned.contains(id),
+            });
+        }
+        for l in lines.iter_mut().filter(|l| l.operator) {
+            for c in HOST_COUNTERS {
+                l.stats.counters.entry(c.to_owned()).or_insert(0);
+            }
+        }
+        lines
+    }
 }
 
 /// Why a run could not start or went wrong.
@@ -174,6 +230,7 @@ pub async fn run(
     if let Some(n) = stream_limit(&opts.operators, &ds.kind) {
         built.nodes = end_after_limit(built.nodes, n);
     }
+    let built_operators = std::mem::take(&mut built.operators);
     let pipeline = Pipeline::spawn(built.nodes, &built.entry, &schema)?;
     let pin = keeper.as_ref().and_then(Keeper::pin_path);
     let pins: Vec<(&str, &std::path::Path)> = pin.iter().map(|p| (filter::FILTER_MAP, p.as_path())).collect();
@@ -207,7 +264,9 @@ pub async fn run(
     };
     let result = match &ds.kind {
         DatasourceKind::Tracer { map } => source::run_tracer(&mut loaded, map, &schema, &pipeline, stop_rx).await,
-        DatasourceKind::Snapshotter { programs } => source::run_snapshot(&mut loaded, programs, &schema, &pipeline).await,
+        DatasourceKind::Snapshotter { programs } => {
+            source::run_snapshot(&mut loaded, programs, &schema, &pipeline).await
+        }
     };
     // Detach and unload before draining the graph; the container hook goes after the gadget.
     drop(loaded);
@@ -250,6 +309,7 @@ pub async fn run(
         source: stats,
         graph,
         containers,
+        operators: built_operators,
     })
 }
 
@@ -290,15 +350,20 @@ async fn prepare_filter(
         return Err(RunError::NoDiscovery(what));
     };
     if !filter::has_filter_map(&gadget.object) {
-        let has_key = schema
-            .fields
-            .iter()
-            .any(|f| matches!(f.special, Some(rig_kernel::Special::MntnsId | rig_kernel::Special::NetnsId)));
+        let has_key = schema.fields.iter().any(|f| {
+            matches!(
+                f.special,
+                Some(rig_kernel::Special::MntnsId | rig_kernel::Special::NetnsId)
+            )
+        });
         if !has_key {
             return Err(FilterError::NoFilterMap { what }.into());
         }
         // Selection still applies, in user space, by the enrichment stage.
-        tracing::warn!("gadget has no {}: {what} is applied in user space, not in the kernel", filter::FILTER_MAP);
+        tracing::warn!(
+            "gadget has no {}: {what} is applied in user space, not in the kernel",
+            filter::FILTER_MAP
+        );
         return Ok(None);
     }
     handle.wait_synced(Duration::from_secs(2)).await;
@@ -330,4 +395,46 @@ fn end_after_limit(nodes: Vec<NodeSpec>, n: u64) -> Vec<NodeSpec> {
             spec
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_node_has_a_stats_row_with_its_host_counters() {
+        let node = |id: &str, counters: &[(&str, u64)]| NodeStats {
+            node: id.into(),
+            counters: counters.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            ..NodeStats::default()
+        };
+        let report = RunReport {
+            stopped: StopReason::Timeout,
+            source: SourceStats::default(),
+            graph: GraphReport {
+                nodes: vec![
+                    node("source", &[]),
+                    node("mine", &[("calls", 2), ("kept", 0)]),
+                    node("sink/terminal", &[]),
+                ],
+                fatal: None,
+                abandoned: vec!["stuck".into()],
+            },
+            containers: None,
+            operators: vec!["mine".into(), "stuck".into(), "unreached".into()],
+        };
+        let lines = report.stats();
+        let ids: Vec<&str> = lines.iter().map(|l| l.stats.node.as_str()).collect();
+        assert_eq!(ids, ["source", "mine", "sink/terminal", "stuck", "unreached"]);
+        let mine = &lines[1];
+        assert!(mine.operator && !mine.abandoned);
+        assert_eq!(mine.stats.counters["calls"], 2, "reported values are kept");
+        assert_eq!(mine.stats.counters["kept"], 0, "a counter declared at init shows at 0");
+        for l in &lines[3..] {
+            assert!(l.operator);
+            assert!(HOST_COUNTERS.iter().all(|c| l.stats.counters[*c] == 0), "{l:?}");
+        }
+        assert!(lines[3].abandoned && !lines[4].abandoned);
+        assert!(!lines[0].operator && lines[0].stats.counters.is_empty());
+    }
 }

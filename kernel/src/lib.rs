@@ -19,4 +19,4 @@ pub mod schema;
 pub use batch::{Batch, Value};
 pub use graph::{GraphError, GraphReport, NodeSpec, NodeStats, Pipeline, Stage, StageError};
 pub use metadata::GadgetMetadata;
-pub use schema::{Field, FieldId, FieldKind, Schema, SchemaBuilder, SchemaError, Special, Storage};
+pub use schema::{Field, FieldId, FieldKind, Placement, Schema, SchemaBuilder, SchemaError, Special, Storage};

@@ -39,6 +39,37 @@ pub enum Storage {
     },
 }
 
+/// Where a field's bytes are as an operator sees them (`wit/operator.wit`'s `field`): an inline
+/// value's `offset` and `size` in the row, or, for a heap value, its 8-byte `(heap offset,
+/// length)` slot with `heap` set. `rig gadget info` prints exactly this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Byte offset in the row (of the value, or of its heap slot).
+    pub offset: u32,
+    /// Bytes in the row: the value's size, or [`rig_layout::SLOT_SIZE`] for a heap slot.
+    pub size: u32,
+    /// The value lives in the batch heap; the row holds its slot.
+    pub heap: bool,
+}
+
+impl Storage {
+    /// The operator's view of this storage.
+    pub fn placement(self) -> Placement {
+        match self {
+            Storage::Inline { offset, size } => Placement {
+                offset,
+                size,
+                heap: false,
+            },
+            Storage::Heap { slot } => Placement {
+                offset: slot,
+                size: rig_layout::SLOT_SIZE,
+                heap: true,
+            },
+        }
+    }
+}
+
 /// The special meaning of a value, from the gadget ABI's BTF type names (`gadget_errno`, …).
 ///
 /// Enrichers and formatters act on these; the runtime never looks at a field's name.
@@ -177,7 +208,9 @@ pub enum SchemaError {
         size: u64,
     },
     /// The `rest` field (trailing record bytes) is not a heap-backed field of this schema.
-    #[error("datasource {datasource}: the field for trailing record bytes must be a string or bytes field stored in the heap")]
+    #[error(
+        "datasource {datasource}: the field for trailing record bytes must be a string or bytes field stored in the heap"
+    )]
     BadRest {
         /// The datasource.
         datasource: String,
@@ -289,7 +322,10 @@ impl SchemaBuilder {
         let base = u64::from(self.schema.raw_size).div_ceil(8) * 8;
         let row_size = (base + u64::from(self.heap_slots) * 8).max(8);
         if row_size > u64::from(MAX_ROW_SIZE) {
-            return Err(SchemaError::RowTooLarge { datasource: ds(), size: row_size });
+            return Err(SchemaError::RowTooLarge {
+                datasource: ds(),
+                size: row_size,
+            });
         }
         // Both fit in u32: row_size <= MAX_ROW_SIZE.
         let base = base as u32;
@@ -315,17 +351,26 @@ impl Schema {
         let ds = || self.datasource.clone();
         let (raw, rs) = (u64::from(self.raw_size), u64::from(self.row_size));
         if rs == 0 || !rs.is_multiple_of(8) || rs > u64::from(MAX_ROW_SIZE) || raw > rs {
-            return Err(SchemaError::RowTooLarge { datasource: ds(), size: rs.max(raw) });
+            return Err(SchemaError::RowTooLarge {
+                datasource: ds(),
+                size: rs.max(raw),
+            });
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
             if !seen.insert(f.name.as_str()) {
-                return Err(SchemaError::DuplicateField { datasource: ds(), name: f.name.clone() });
+                return Err(SchemaError::DuplicateField {
+                    datasource: ds(),
+                    name: f.name.clone(),
+                });
             }
             let (start, end, size, part) = match f.storage {
-                Storage::Inline { offset, size } => {
-                    (u64::from(offset), u64::from(offset) + u64::from(size), raw, "raw record")
-                }
+                Storage::Inline { offset, size } => (
+                    u64::from(offset),
+                    u64::from(offset) + u64::from(size),
+                    raw,
+                    "raw record",
+                ),
                 Storage::Heap { slot } => (u64::from(slot), u64::from(slot) + 8, rs, "row"),
             };
             if end > size {
@@ -413,6 +458,22 @@ mod tests {
         assert_eq!(schema.field(s).storage, Storage::Heap { slot: 16 });
         assert_eq!(schema.field(t).storage, Storage::Heap { slot: 24 });
         assert_eq!(schema.row_size, 32);
+        assert_eq!(
+            schema.field(s).storage.placement(),
+            Placement {
+                offset: 16,
+                size: 8,
+                heap: true
+            }
+        );
+        assert_eq!(
+            schema.field(a).storage.placement(),
+            Placement {
+                offset: 0,
+                size: 4,
+                heap: false
+            }
+        );
     }
 
     #[test]
@@ -438,7 +499,10 @@ mod tests {
         let mut b = SchemaBuilder::new("ds", 8);
         b.inline("a", FieldKind::U64, 4, 8);
         let e = b.build().unwrap_err().to_string();
-        assert_eq!(e, "datasource ds: field \"a\" (4..12) lies outside the 8-byte raw record");
+        assert_eq!(
+            e,
+            "datasource ds: field \"a\" (4..12) lies outside the 8-byte raw record"
+        );
         let mut b = SchemaBuilder::new("ds", 8);
         b.inline("wrap", FieldKind::Str, u32::MAX, 2);
         assert!(matches!(b.build(), Err(SchemaError::OutsideRecord { .. })));
@@ -450,7 +514,10 @@ mod tests {
         assert!(matches!(b.build(), Err(SchemaError::BadRest { .. })));
         let mut b = SchemaBuilder::new("ds", 8);
         let a = b.heap("a", FieldKind::Str);
-        b.field_mut(a).derived = Some(Derivation { source: FieldId(7), special: Special::Uid });
+        b.field_mut(a).derived = Some(Derivation {
+            source: FieldId(7),
+            special: Special::Uid,
+        });
         assert!(matches!(b.build(), Err(SchemaError::BadDerivation { .. })));
     }
 

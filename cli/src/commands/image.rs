@@ -290,7 +290,8 @@ impl ImageCmd {
                     ..Default::default()
                 };
                 let sp = spinner(format!("building {}", path.display()));
-                let package = if path.extension().is_some_and(|e| e == "wasm") {
+                let operator = path.extension().is_some_and(|e| e == "wasm");
+                let package = if operator {
                     image::package_operator(&path, &opts)
                 } else {
                     image::package_gadget(&path, &opts)
@@ -301,12 +302,22 @@ impl ImageCmd {
                 let package = package?;
                 let mut refs = tags.iter().map(|t| parse(t)).collect::<anyhow::Result<Vec<_>>>()?;
                 if refs.is_empty() {
-                    let name = path
-                        .canonicalize()
-                        .ok()
-                        .and_then(|p| p.file_stem().map(|n| n.to_string_lossy().into_owned()))
-                        .unwrap_or_else(|| package.name.clone());
-                    refs.push(parse(&name).with_context(|| format!("{} is not a valid image name; pass -t", quote(&name, 80)))?);
+                    // An operator is named as its author named it (operator.yaml, the stamp, or
+                    // the file stem: see package_operator); a gadget after its folder.
+                    let folder = || {
+                        path.canonicalize()
+                            .ok()
+                            .and_then(|p| p.file_stem().map(|n| n.to_string_lossy().into_owned()))
+                    };
+                    let name = if operator && !package.name.is_empty() {
+                        package.name.clone()
+                    } else {
+                        folder().unwrap_or_else(|| package.name.clone())
+                    };
+                    refs.push(
+                        parse(&name)
+                            .with_context(|| format!("{} is not a valid image name; pass -t", quote(&name, 80)))?,
+                    );
                 }
                 let digest = image::commit(&store, &package, &refs)?;
                 for r in &refs {

@@ -1,10 +1,11 @@
 //! rig's subcommands. Each one is a thin shell over `rig-host`: it turns flags into typed
 //! options, calls the library, and prints.
 
+mod containers;
+mod gadget;
 mod image;
 mod operator;
 mod run;
-mod containers;
 mod select;
 
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ pub enum Command {
     Operator(operator::OperatorCmd),
     /// List the containers on this host (containerd, runc, crun, podman); `--watch` follows them.
     ListContainers(containers::ListContainersCmd),
+    /// Describe a gadget for operator authors: `rig gadget info NAME [-o json]` lists its
+    /// datasources, every field's kind, offset, size and storage, and its parameters.
+    Gadget(gadget::GadgetCmd),
     /// List the gadgets bundled with this binary.
     Gadgets {
         /// Also compile each one (cached) and show its datasources.
@@ -69,6 +73,7 @@ impl Command {
             Command::Logout(cmd) => cmd.execute(),
             Command::Operator(cmd) => cmd.execute(),
             Command::ListContainers(cmd) => cmd.execute(),
+            Command::Gadget(cmd) => cmd.execute(),
             Command::Gadgets { build } => {
                 for g in rig_host::compile::bundled() {
                     if !build {
@@ -140,10 +145,61 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
+/// A header or row from string literals.
+pub(crate) fn cells<const N: usize>(names: [&str; N]) -> Vec<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Rows padded to their columns' widths, two spaces apart; the columns in `right` are aligned
+/// right, and the last column is not padded.
+pub(crate) fn table(rows: &[Vec<String>], right: &[usize]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let w = widths[i];
+            if right.contains(&i) {
+                line.push_str(&format!("{cell:>w$}"));
+            } else if i + 1 < r.len() {
+                line.push_str(&format!("{cell:<w$}"));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn verify_cli() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn tables_align_and_leave_the_last_column_unpadded() {
+        use super::{cells, table};
+        let rows = vec![
+            cells(["A", "N", "LAST"]),
+            cells(["long", "7", "x"]),
+            cells(["b", "123", "y"]),
+        ];
+        assert_eq!(table(&rows, &[1]), "A       N  LAST\nlong    7  x\nb     123  y\n");
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! The templates (`operators/templates/<lang>/`) and the WIT contract (`wit/operator.wit`) are
 //! embedded in the binary, so `rig operator new` works wherever `rig` is installed and the new
-//! project is self-contained: it carries its own copy of the contract in `wit/`. Every template
-//! has a `build.sh [OUT.wasm]`; `rig operator build` runs it and then loads the result through
-//! rig's own WebAssembly host, which refuses anything that is not a component exporting
-//! `rig:operator/operator` of a compatible version.
+//! project is self-contained: it carries its own copy of the contract in `wit/`, and its name in
+//! `operator.yaml` ([`rig_host::authoring`]). Every template has a `build.sh [OUT.wasm]`; `rig
+//! operator build DIR` runs it (writing `DIR/NAME.wasm` by default), stamps the recorded name into
+//! the component, and then loads the result through rig's own WebAssembly host, which refuses
+//! anything that is not a component exporting `rig:operator/operator` of a compatible version.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use rig_host::authoring::{self, OperatorName};
 
 /// `rig operator …`.
 #[derive(Debug, Args)]
@@ -25,23 +27,27 @@ pub struct OperatorCmd {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Create an operator project from a template: a pass-through operator, its build script and
-    /// a copy of the WIT contract.
+    /// Create an operator project from a template: a pass-through operator, its build script,
+    /// a copy of the WIT contract and operator.yaml recording NAME.
     New {
         /// Language of the operator.
         #[arg(long, value_enum)]
         lang: Lang,
-        /// Operator name: lowercase letters, digits and dashes, starting with a letter.
+        /// Operator name: lowercase letters, digits and dashes, starting with a letter. The
+        /// component, its node in a run and its image are named after it.
         name: String,
         /// Directory to create (default: ./NAME). It must not exist or be empty.
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Build an operator project (runs its build.sh) and check that the result is a rig operator.
+    /// Build the operator project in DIR (runs DIR/build.sh), stamp its name into the component
+    /// and check that the result is a rig operator.
     Build {
-        /// The project directory.
+        /// The project directory, as `rig operator new` created it (default name: ./NAME).
+        #[arg(value_name = "DIR")]
         dir: PathBuf,
-        /// Where to write the component (default: DIR/<DIR's name>.wasm).
+        /// Where to write the component (default: DIR/NAME.wasm, NAME from DIR/operator.yaml;
+        /// without one, DIR/<DIR's folder name>.wasm).
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
@@ -160,7 +166,8 @@ impl OperatorCmd {
     pub fn execute(self) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::New { lang, name, dir } => {
-                let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+                let name = OperatorName::parse(&name)?;
+                let dir = dir.unwrap_or_else(|| PathBuf::from(name.as_str()));
                 let files = create(lang, &name, &dir)?;
                 println!("created {} ({lang} operator {name}):", dir.display());
                 for f in files {
@@ -170,23 +177,22 @@ impl OperatorCmd {
                 Ok(ExitCode::SUCCESS)
             }
             Action::Build { dir, out } => {
-                let built = build(&dir, out.as_deref())?;
+                let (built, name) = build(&dir, out.as_deref())?;
                 let size = std::fs::metadata(&built).map(|m| m.len()).unwrap_or_default();
                 validate_component(&built)?;
-                println!("{} ({} KiB): a rig operator", built.display(), size.div_ceil(1024));
+                let named = match name {
+                    Some(n) => format!(" named {n}"),
+                    None => String::new(),
+                };
+                println!(
+                    "{} ({} KiB): a rig operator{named}",
+                    built.display(),
+                    size.div_ceil(1024)
+                );
                 Ok(ExitCode::SUCCESS)
             }
         }
     }
-}
-
-/// True for names usable as a crate, a package and a file name alike.
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-')
 }
 
 /// The text of a template file for operator `name`.
@@ -195,13 +201,7 @@ fn render(text: &str, name: &str) -> String {
 }
 
 /// Writes a new project; returns the files written, relative to `dir`.
-fn create(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
-    if !valid_name(name) {
-        bail!(
-            "invalid operator name {}: use lowercase letters, digits and dashes, starting with a letter",
-            rig_kernel::input::quote(name, 80)
-        );
-    }
+fn create(lang: Lang, name: &OperatorName, dir: &Path) -> anyhow::Result<Vec<String>> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -212,8 +212,12 @@ fn create(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
         }
     }
     let mut written = Vec::new();
-    let files = lang.template().iter().map(|(p, t)| (*p, render(t, name)));
-    for (rel, text) in files.chain(std::iter::once(("wit/operator.wit", WIT.to_owned()))) {
+    let files = lang.template().iter().map(|(p, t)| (*p, render(t, name.as_str())));
+    let extra = [
+        ("wit/operator.wit", WIT.to_owned()),
+        (authoring::RECORD_FILE, authoring::record_text(name)),
+    ];
+    for (rel, text) in files.chain(extra) {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -232,8 +236,8 @@ fn create(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(written)
 }
 
-/// Runs `DIR/build.sh OUT`; returns OUT.
-fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// Runs `DIR/build.sh OUT` and stamps the recorded name into OUT; returns OUT and that name.
+fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<(PathBuf, Option<OperatorName>)> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("operator project {}", dir.display()))?;
@@ -247,15 +251,10 @@ fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     if !script.is_file() {
         bail!("{}: no build.sh (every operator template has one)", dir.display());
     }
+    let name = authoring::recorded_name(&dir)?;
     let out = match out {
         Some(o) => std::path::absolute(o).with_context(|| format!("output path {}", o.display()))?,
-        None => {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or("operator".into());
-            dir.join(format!("{name}.wasm"))
-        }
+        None => authoring::default_output(&dir)?,
     };
     eprintln!("building {} ({lang}) …", dir.display());
     let status = Command::new("bash")
@@ -274,7 +273,10 @@ fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     if !out.is_file() {
         bail!("{} succeeded but wrote no {}", script.display(), out.display());
     }
-    Ok(out)
+    if let Some(name) = &name {
+        authoring::stamp_file(&out, name)?;
+    }
+    Ok((out, name))
 }
 
 /// Checks that `path` is a component rig can run as an operator: loads it through rig's
@@ -292,29 +294,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_checked() {
-        for ok in ["redact", "my-op", "op2"] {
-            assert!(valid_name(ok), "{ok}");
-        }
-        for bad in ["", "My", "2op", "-x", "x-", "a_b", "a b", "a/b"] {
-            assert!(!valid_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn every_template_renders_without_placeholders() {
         let tmp = tempfile::tempdir().unwrap();
+        let name = OperatorName::parse("my-op").unwrap();
         for lang in [Lang::Rust, Lang::Python, Lang::Js, Lang::C] {
             let dir = tmp.path().join(lang.to_string());
-            let files = create(lang, "my-op", &dir).unwrap();
+            let files = create(lang, &name, &dir).unwrap();
             assert!(files.contains(&"build.sh".to_owned()) && files.contains(&"wit/operator.wit".to_owned()));
+            // The name is recorded, and names the default output whatever the folder is called.
+            assert_eq!(authoring::recorded_name(&dir).unwrap(), Some(name.clone()));
+            assert_eq!(authoring::default_output(&dir).unwrap(), dir.join("my-op.wasm"));
             for f in &files {
                 let text = std::fs::read_to_string(dir.join(f)).unwrap();
                 assert!(!text.contains("@NAME@") && !text.contains("@CRATE@"), "{lang}: {f}");
             }
             assert_eq!(Lang::detect(&dir), Some(lang));
             // A second `new` into the same place is refused.
-            assert!(create(lang, "my-op", &dir).is_err());
+            assert!(create(lang, &name, &dir).is_err());
         }
         let cargo = std::fs::read_to_string(tmp.path().join("rust/Cargo.toml")).unwrap();
         assert!(cargo.contains("name = \"my-op\""));
@@ -324,8 +320,7 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let e = create(Lang::C, "Bad", &tmp.path().join("x")).unwrap_err();
+        let e = OperatorName::parse("Bad").unwrap_err();
         assert!(e.to_string().contains("invalid operator name"), "{e}");
     }
 }

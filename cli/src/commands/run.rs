@@ -35,33 +35,34 @@ pub struct RunCmd {
 
 fn common_flags(cmd: clap::Command) -> clap::Command {
     let cmd = super::image::run_flags(cmd);
-    let cmd = cmd.arg(
-        Arg::new("output")
-            .short('o')
-            .long("output")
-            .default_value("columns")
-            .help("Output format: columns, json, jsonpretty or yaml"),
-    )
-    .arg(
-        Arg::new("fields")
-            .long("fields")
-            .help("Comma-separated fields to show (default: all visible fields)"),
-    )
-    .arg(
-        Arg::new("timeout")
-            .long("timeout")
-            .allow_negative_numbers(true)
-            .value_parser(parse_duration)
-            .help("Stop after this long: 10, 1.5, 500ms, 2s, 1m (default: run until Ctrl-C)"),
-    )
-    .arg(
-        Arg::new("help")
-            .short('h')
-            .long("help")
-            .action(ArgAction::Help)
-            .help("Print help"),
-    )
-    .args(operator_flags());
+    let cmd = cmd
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .default_value("columns")
+                .help("Output format: columns, json, jsonpretty or yaml"),
+        )
+        .arg(
+            Arg::new("fields")
+                .long("fields")
+                .help("Comma-separated fields to show (default: all visible fields)"),
+        )
+        .arg(
+            Arg::new("timeout")
+                .long("timeout")
+                .allow_negative_numbers(true)
+                .value_parser(parse_duration)
+                .help("Stop after this long: 10, 1.5, 500ms, 2s, 1m (default: run until Ctrl-C)"),
+        )
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("Print help"),
+        )
+        .args(operator_flags());
     let cmd = <super::select::SelectorArgs as Args>::augment_args(cmd);
     <super::containers::RuntimeArgs as Args>::augment_args(cmd)
 }
@@ -105,7 +106,7 @@ fn operator_flags() -> Vec<Arg> {
             .long("operator")
             .action(ArgAction::Append)
             .help_heading(heading)
-            .help("Add a WASM operator: a component FILE.wasm or an image oci://REF (node named after the file or image name); repeatable"),
+            .help("Add a WASM operator: a component FILE.wasm or an image oci://REF (node named as `rig operator new` named it, else after the file or image name); repeatable"),
         Arg::new("operator-param")
             .long("operator-param")
             .action(ArgAction::Append)
@@ -121,7 +122,7 @@ fn operator_flags() -> Vec<Arg> {
             .long("stats")
             .action(ArgAction::SetTrue)
             .help_heading(heading)
-            .help("Print per-node statistics (events in/out, time, traps, restarts) at the end"),
+            .help("Print per-node statistics at the end (events in/out/lost, busy time; for operators calls, guest time, traps, restarts and their own counters)"),
     ]
 }
 
@@ -151,24 +152,57 @@ fn operator_options(m: &ArgMatches, images: ImageOptions) -> anyhow::Result<Oper
     })
 }
 
+/// The `--stats` table on stderr (docs/operators.md, "Statistics", says what each column means).
 fn print_stats(report: &rig_host::run::RunReport) {
-    eprintln!(
-        "{:<16} {:>9} {:>10} {:>10} {:>8} {:>11}  COUNTERS",
-        "NODE", "BATCHES", "IN", "OUT", "LOST", "BUSY"
-    );
-    for n in &report.graph.nodes {
-        let counters: Vec<String> = n.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!(
-            "{:<16} {:>9} {:>10} {:>10} {:>8} {:>9.1}ms  {}",
-            n.node,
-            n.batches,
-            n.events_in,
-            n.events_out,
-            n.events_lost,
-            n.busy.as_secs_f64() * 1000.0,
-            counters.join(" ")
-        );
+    use rig_host::run::HOST_COUNTERS;
+    let ms = |d: std::time::Duration| format!("{:.1}ms", d.as_secs_f64() * 1000.0);
+    let mut rows = vec![super::cells([
+        "NODE", "BATCHES", "IN", "OUT", "LOST", "BUSY", "CALLS", "GUEST", "TRAPS", "RESTARTS", "COUNTERS",
+    ])];
+    for line in report.stats() {
+        let n = &line.stats;
+        let node = rig_kernel::input::escape_control(&n.node).into_owned();
+        if line.abandoned {
+            let mut row = vec![node];
+            row.extend(std::iter::repeat_n("-".to_owned(), 9));
+            row.push("abandoned: still busy when the run ended, no statistics".into());
+            rows.push(row);
+            continue;
+        }
+        let counter = |name: &str| n.counters.get(name).copied().unwrap_or_default();
+        let host = |name: &str| {
+            if line.operator {
+                counter(name).to_string()
+            } else {
+                "-".to_owned()
+            }
+        };
+        let guest = if line.operator {
+            ms(std::time::Duration::from_nanos(counter("guest_ns")))
+        } else {
+            "-".to_owned()
+        };
+        let own: Vec<String> = n
+            .counters
+            .iter()
+            .filter(|(k, _)| !(line.operator && HOST_COUNTERS.contains(&k.as_str())))
+            .map(|(k, v)| format!("{}={v}", rig_kernel::input::escape_control(k)))
+            .collect();
+        rows.push(vec![
+            node,
+            n.batches.to_string(),
+            n.events_in.to_string(),
+            n.events_out.to_string(),
+            n.events_lost.to_string(),
+            ms(n.busy),
+            host("calls"),
+            guest,
+            host("traps"),
+            host("restarts"),
+            own.join(" "),
+        ]);
     }
+    eprint!("{}", super::table(&rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
 }
 
 /// A gadget parameter that cannot become a flag of `rig run`.
@@ -333,7 +367,8 @@ impl RunCmd {
             Err(e) => return Ok(super::print_clap_error(&e)),
         };
         let mut opts = options(&gadget, &matches, images)?;
-        let discovery = <super::containers::RuntimeArgs as clap::FromArgMatches>::from_arg_matches(&matches)?.config()?;
+        let discovery =
+            <super::containers::RuntimeArgs as clap::FromArgMatches>::from_arg_matches(&matches)?.config()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -198,7 +198,10 @@ pub struct Package {
 /// RFC 3339 time of `SOURCE_DATE_EPOCH`, or of now.
 pub fn created_time() -> Result<String, ImageError> {
     let secs = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.trim().is_empty() => s.trim().parse::<i64>().map_err(|_| ImageError::SourceDateEpoch(quote(&s, 40)))?,
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ImageError::SourceDateEpoch(quote(&s, 40)))?,
         _ => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -368,7 +371,9 @@ pub fn package_gadget(dir: &Path, opts: &BuildOptions) -> Result<Package, ImageE
     Ok(assemble(oci::ARTIFACT_GADGET, config, layers, annotations, name))
 }
 
-/// Packages a WASM operator component; `operator.yaml` beside it becomes the config.
+/// Packages a WASM operator component; `operator.yaml` beside it becomes the config. The
+/// image's name is operator.yaml's `name`, else the name stamped into the component
+/// ([`crate::authoring`]), else the file stem.
 pub fn package_operator(wasm: &Path, opts: &BuildOptions) -> Result<Package, ImageError> {
     let component = read(wasm)?;
     let yaml_path = wasm.with_file_name("operator.yaml");
@@ -382,12 +387,15 @@ pub fn package_operator(wasm: &Path, opts: &BuildOptions) -> Result<Package, Ima
     } else {
         GadgetMetadata::default()
     };
-    let name = if meta.name.is_empty() {
-        wasm.file_stem()
+    // operator.yaml's name, else the name `rig operator build` stamped in, else the file stem.
+    let stamped = crate::authoring::embedded_name(&component).ok().flatten();
+    let name = match (meta.name.is_empty(), stamped) {
+        (false, _) => meta.name.clone(),
+        (true, Some(stamped)) => stamped.to_string(),
+        (true, None) => wasm
+            .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    } else {
-        meta.name.clone()
+            .unwrap_or_default(),
     };
     let annotations = annotations(&meta, &name, &created_time()?, &opts.annotations);
     Ok(assemble(
