@@ -529,8 +529,14 @@ impl Host for HostState {
     fn counter_add(&mut self, name: String, delta: u64) {
         if let Some(c) = self.counters.get_mut(&name) {
             *c = c.saturating_add(delta);
+            return;
+        }
+        // A name rig shows differently (cut, escaped) is looked up under what it shows.
+        let key = guest_text(&name);
+        if let Some(c) = self.counters.get_mut(&key) {
+            *c = c.saturating_add(delta);
         } else if self.counters.len() < MAX_COUNTERS {
-            self.counters.insert(guest_text(&name), delta);
+            self.counters.insert(key, delta);
         }
     }
 

@@ -145,6 +145,8 @@ fn time_source(config: &Config, schema: &Schema) -> Result<TimeSource, String> {
 
 impl Operator for Export {
     fn init(config: &Config, input: &Schema) -> Result<Self, String> {
+        // Shown by --stats from the start, at 0 until something is exported.
+        host::counter_add("exported", 0);
         config.allow_only(&["path", "format", "append", "time-field"])?;
         let format = match config.get("format").map(str::trim) {
             None | Some("jsonl" | "json") => Format::Jsonl,

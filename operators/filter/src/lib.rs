@@ -42,6 +42,8 @@ impl Filter {
 
 impl Operator for Filter {
     fn init(config: &Config, input: &Schema) -> Result<Self, String> {
+        // Shown by --stats from the start, at 0 until something is filtered out.
+        host::counter_add("filtered_out", 0);
         config.allow_only(&["filter", "expr"])?;
         if config.get("filter").is_none() && config.get("expr").is_none() {
             return Err("filter: set \"filter\" (IG syntax) or \"expr\" (expression)".into());

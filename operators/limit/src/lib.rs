@@ -21,6 +21,8 @@ pub struct Limit {
 
 impl Operator for Limit {
     fn init(config: &Config, _input: &Schema) -> Result<Self, String> {
+        // Shown by --stats from the start, at 0 until something is dropped.
+        host::counter_add("dropped", 0);
         config.allow_only(&["max-entries", "per-flush"])?;
         let max = config
             .require("max-entries")

@@ -117,6 +117,8 @@ impl Sort {
 
 impl Operator for Sort {
     fn init(config: &Config, input: &Schema) -> Result<Self, String> {
+        // Shown by --stats from the start, at 0 until something is dropped.
+        host::counter_add("dropped", 0);
         config.allow_only(&["by", "max-rows"])?;
         let keys = parse_keys(config.require("by").map_err(|e| format!("sort: {e}"))?, input)?;
         let max_rows: usize = config.parse_or("max-rows", 100_000).map_err(|e| format!("sort: {e}"))?;
