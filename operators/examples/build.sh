@@ -9,6 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+templates=$repo/operators/templates
 out=$here/out
 # Tools that install-toolchains.sh builds from crates.io (wit-bindgen, wasm-tools) live here.
 export PATH="${RIG_GUEST_TOOLS:-$HOME/.local/share/rig/guest-tools}/bin:$PATH"
@@ -18,10 +19,12 @@ sources() {
   case $1 in
     rust) echo "$wit" "$here/redact-rust" "$repo/operators/sdk/src" \
       "$repo/operators/sdk/Cargo.toml" "$repo/operators/Cargo.toml" "$repo/operators/Cargo.lock" ;;
-    python) echo "$wit" "$here/redact-python" ;;
+    python) echo "$wit" "$here/redact-python" "$templates/python/rig_operator.py" "$templates/python/build.sh" \
+      "$templates/build-cache.sh" ;;
     js) echo "$wit" "$here/redact-js/redact.js" "$here/redact-js/build.sh" "$here/redact-js/package.json" \
-      "$here/redact-js/package-lock.json" ;;
-    c) echo "$wit" "$here/redact-c" "$repo/operators/templates/c/build.sh" ;;
+      "$here/redact-js/package-lock.json" "$templates/js/rig-operator.js" "$templates/js/build.sh" \
+      "$templates/build-cache.sh" ;;
+    c) echo "$wit" "$here/redact-c" "$templates/c/build.sh" ;;
     *) echo "build.sh: unknown language $1 (rust, python, js or c)" >&2; return 2 ;;
   esac
 }

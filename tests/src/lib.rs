@@ -97,7 +97,12 @@ fn command(args: &[&str]) -> Command {
 
 /// Runs `rig ARGS` to completion.
 pub fn rig(args: &[&str]) -> RigOutput {
-    let out = command(args).output().expect("spawn rig");
+    rig_env(args, &[])
+}
+
+/// Runs `rig ARGS` to completion with extra environment variables.
+pub fn rig_env(args: &[&str], env: &[(&str, &str)]) -> RigOutput {
+    let out = command(args).envs(env.iter().copied()).output().expect("spawn rig");
     RigOutput {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -179,6 +184,55 @@ impl Drop for RigRun {
             let _ = c.wait();
         }
     }
+}
+
+/// Starts `rig run GADGET -o json --timeout 3 EXTRA…` (see [`RigRun::start`]).
+pub fn run_json(gadget: &str, extra: &[&str]) -> RigRun {
+    let mut args = vec!["run", gadget, "-o", "json", "--timeout", "3"];
+    args.extend_from_slice(extra);
+    RigRun::start(&args)
+}
+
+/// `rig operator new --lang LANG NAME --dir DIR`, which must succeed.
+pub fn operator_new(lang: &str, name: &str, dir: &Path) {
+    let out = rig(&["operator", "new", "--lang", lang, name, "--dir", utf8(dir)]);
+    assert!(
+        out.status.success(),
+        "operator new --lang {lang} {name}: {}",
+        out.stderr
+    );
+}
+
+/// `rig operator build PROJECT [-o OUT]` with extra environment variables, which must succeed;
+/// a failure names the script that installs the guest toolchains.
+pub fn operator_build(project: &Path, out: Option<&Path>, env: &[(&str, &str)]) -> RigOutput {
+    let mut args = vec!["operator", "build", utf8(project)];
+    if let Some(o) = out {
+        args.extend(["-o", utf8(o)]);
+    }
+    let built = rig_env(&args, env);
+    assert!(
+        built.status.success(),
+        "rig operator build {} (operators/examples/install-toolchains.sh installs the guest toolchains):\n{}\n{}",
+        project.display(),
+        built.stdout,
+        built.stderr
+    );
+    built
+}
+
+/// A path as the `&str` of a command-line argument (test paths are UTF-8).
+pub fn utf8(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// A tag no other process on the host uses, for a test to mark its own events with.
+pub fn tag(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("rig-{what}-{}-{nanos}", std::process::id())
 }
 
 /// Runs a command to completion, ignoring its output.

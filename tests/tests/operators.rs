@@ -8,17 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rig_tests::{RigRun, repo, require_kernel, rig, sh};
+use rig_tests::{RigRun, repo, require_kernel, rig, run_json, sh, tag};
 use serde_json::Value;
-
-/// A tag no other process on the host uses.
-fn tag(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("rig-{what}-{}-{nanos}", std::process::id())
-}
 
 /// A component built by host-actors/build.rs from the operators/ workspace.
 fn component(file: &str) -> PathBuf {
@@ -54,16 +45,9 @@ fn tagged_args(events: &[Value], tag: &str) -> Vec<String> {
         .collect()
 }
 
-/// Starts `rig run GADGET -o json --timeout 3 EXTRA…`.
-fn start(gadget: &str, extra: &[&str]) -> RigRun {
-    let mut args = vec!["run", gadget, "-o", "json", "--timeout", "3"];
-    args.extend_from_slice(extra);
-    RigRun::start(&args)
-}
-
 /// Runs trace_exec with `extra` flags while `act` runs, and returns what it printed.
 fn exec_run(extra: &[&str], act: impl FnOnce()) -> rig_tests::RigOutput {
-    let run = start("trace_exec", extra);
+    let run = run_json("trace_exec", extra);
     act();
     let out = run.wait();
     assert!(out.status.success(), "rig failed: {}", out.stderr);
@@ -118,7 +102,7 @@ fn filter_sort_and_limit_flags_build_the_default_chain() {
         .iter()
         .map(|n| format!("/nonexistent/{t}/{n}"))
         .collect();
-    let run = start(
+    let run = run_json(
         "trace_open",
         &[
             "--filter",
@@ -151,7 +135,7 @@ fn filter_expressions_with_boolean_logic() {
     let t = tag("expr");
     let expr =
         format!(r#"proc.comm in ["cat","head"] && fname matches "^/nonexistent/{t}/" && !(fname matches "skip$")"#);
-    let run = start("trace_open", &["--filter-expr", &expr]);
+    let run = run_json("trace_open", &["--filter-expr", &expr]);
     sh("cat", &[&format!("/nonexistent/{t}/one")]);
     sh("head", &[&format!("/nonexistent/{t}/two")]);
     sh("tail", &[&format!("/nonexistent/{t}/three")]);
@@ -187,7 +171,7 @@ fn a_custom_component_redacts_a_field_of_real_events() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = dir.path().join("redact.wasm");
     std::fs::copy(component("rig_op_redact.wasm"), &wasm).expect("copy component");
-    let run = start(
+    let run = run_json(
         "trace_open",
         &[
             "--filter",

@@ -100,14 +100,18 @@ const RUST: &[TemplateFile] = template! {
 
 const PYTHON: &[TemplateFile] = template! {
     "app.py" => "python/app.py",
+    "rig_operator.py" => "python/rig_operator.py",
     "build.sh" => "python/build.sh",
+    "build-cache.sh" => "build-cache.sh",
     ".gitignore" => "python/gitignore",
 };
 
 const JS: &[TemplateFile] = template! {
     "operator.js" => "js/operator.js",
+    "rig-operator.js" => "js/rig-operator.js",
     "package.json" => "js/package.json.tmpl",
     "build.sh" => "js/build.sh",
+    "build-cache.sh" => "build-cache.sh",
     ".gitignore" => "js/gitignore",
 };
 

@@ -6,80 +6,42 @@ NUL-padded; heap text fields point at one `[redacted]` value appended to the bat
 heap is kept as is). Every other byte is unchanged: the output is byte-identical to the Rust, JS
 and C versions next to this folder.
 
+Written with the Python SDK of rig's templates (`rig_operator`, operators/templates/python/): it
+projects — reads nothing, writes only the named fields — so a batch costs a few Python
+operations whatever its size: one answer row is filled, and the host repeats it.
+
 Build: ./build.sh [OUT.wasm]  (componentize-py; the bindings module `wit_world` is generated from
-the WIT at build time).
+the WIT at build time, and rig_operator.py is taken from the template folder).
 """
 
-from componentize_py_types import Err
-from wit_world import exports
-from wit_world.imports import host
-from wit_world.imports.types import Batch, FieldKind, Output_Rows
+import rig_operator as rig
 
-REDACTED = b"[redacted]"
+REDACTED = "[redacted]"
 
 
-class _State:
-    """What init decided. Module-level: componentize-py may build a new Operator per call."""
-
-    row_size = 0
-    inline: list = []  # (offset, replacement bytes of the field's size)
-    slots: list = []  # offsets of heap slots
-    ready = False
-
-
-STATE = _State()
-
-
-class Operator(exports.Operator):
-
+class Redact(rig.Operator):
     def init(self, config, input):
-        STATE.ready = False
-        value = dict(config).get("fields")
-        if value is None:
-            raise Err('redact: missing config key "fields"')
-        by_name = {f.name: f for f in input.fields}
-        inline, slots, names = [], [], []
-        for name in (n.strip() for n in value.split(",")):
-            if not name:
-                continue
-            f = by_name.get(name)
+        if config.get("fields") is None:
+            rig.fail('redact: missing config key "fields"')
+        names = config.names("fields")
+        for name in names:
+            f = input.field(name)
             if f is None:
-                raise Err(f'redact: no field "{name}" in datasource {input.datasource}')
-            if f.kind != FieldKind.TEXT:
-                raise Err(f'redact: field "{name}" is {f.kind.name.lower()}, not text')
-            if f.heap:
-                slots.append(f.offset)
-            else:
-                inline.append((f.offset, REDACTED[: f.size].ljust(f.size, b"\0")))
-            names.append(name)
+                rig.fail(f'redact: no field "{name}" in datasource {input.datasource}')
+            if f.kind != rig.FieldKind.TEXT:
+                rig.fail(f'redact: field "{name}" is {rig.kind_name(f.kind)}, not text')
         if not names:
-            raise Err('redact: config key "fields" names no field')
-        STATE.row_size, STATE.inline, STATE.slots = input.row_size, inline, slots
-        STATE.ready = True
-        host.log(host.Level.DEBUG, "redact: redacting " + ", ".join(names))
-        return input
+            rig.fail('redact: config key "fields" names no field')
+        self.writes = input.project(reads=[], writes=names).writes
+        self.names = names
+        rig.debug("redact: redacting " + ", ".join(names))
 
-    def process(self, input):
-        if not STATE.ready:
-            raise Err("operator called before a successful init")
-        rs, count = STATE.row_size, input.count
-        if len(input.rows) != count * rs:
-            raise Err(
-                f"redact: batch of {count} rows has {len(input.rows)} row bytes (row size {rs})"
-            )
-        rows = bytearray(input.rows)
-        heap = input.heap
-        slot = b""
-        if count and STATE.slots:
-            slot = len(heap).to_bytes(4, "little") + len(REDACTED).to_bytes(4, "little")
-            heap = heap + REDACTED
-        for base in range(0, count * rs, rs):
-            for off, value in STATE.inline:
-                rows[base + off : base + off + len(value)] = value
-            for off in STATE.slots:
-                rows[base + off : base + off + 8] = slot
-        host.counter_add("redacted", count * (len(STATE.inline) + len(STATE.slots)))
-        return Output_Rows(Batch(bytes(rows), heap, count))
+    def process(self, batch):
+        out = rig.Batch.zeros(self.writes, batch.count)
+        for name in self.names:
+            out.column(name).fill(REDACTED)
+        rig.count("redacted", batch.count * len(self.names))
+        return out
 
-    def flush(self):
-        return None
+
+Operator = rig.export(Redact)

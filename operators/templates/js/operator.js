@@ -1,44 +1,33 @@
-// @NAME@: a rig operator in JavaScript (componentize-js).
+// @NAME@: a rig operator in JavaScript (componentize-js), written with rig-operator.js (the SDK
+// next to this file: read its comments, or docs/operators.md in rig's repository).
 //
 // rig calls `init` once with this operator's settings (the graph file's `with:`) and the schema
 // of its input, then `process` once per batch of events, then `flush` at the end of the stream.
-// A batch is `count` fixed-size rows (`rowSize` bytes each, laid out by the schema) plus a heap
-// for variable-length values: see wit/operator.wit. `rows` and `heap` are Uint8Arrays; records
-// use camelCase; enums are strings; a variant is `{ tag, val }`. Throw a string to fail a call
-// (an Error object traps instead).
+// A batch is `count` fixed-size rows laid out by the schema plus a heap for variable-length values
+// (see wit/operator.wit); the SDK reads and writes it a column at a time, which keeps the
+// JavaScript work per batch, not per event. `rig.fail('message')` (or any exception) fails a call
+// with that message.
 //
 // Build: ./build.sh (or `rig operator build .`).
 
-import { log, counterAdd } from 'rig:operator/host@0.1.0';
+import * as rig from './rig-operator.js';
 
-let rowSize = 0;
+class MyOperator extends rig.Operator {
+  init(config, input) {
+    // Edit here: read settings (config.get / require / int / names), look up the fields you
+    // need (input.resolve('fname')) and rig.fail('...') naming what is wrong. Properties set on
+    // `this` are kept for `process`. To have only the fields you use cross into the operator:
+    // const p = input.project(['proc.comm'], []).
+    rig.debug(`@NAME@: ${config.entries.length} settings, ${input.fields.length} fields`);
+  }
 
-// Which rows of a batch to keep, in order. This skeleton keeps them all.
-//
-// Edit here: read fields with rows.subarray(base + offset, base + offset + size) (offsets come
-// from the schema given to `init`) and return the indices of the rows to keep. To change values
-// instead, return { tag: 'rows', val: { rows, heap, count } } from `process`.
-export function keep(rows, rowSize) {
-  const count = rowSize ? Math.floor(rows.length / rowSize) : 0;
-  return Array.from({ length: count }, (_, i) => i);
+  process(batch) {
+    // Edit here: batch.column('proc.comm').equals('cat') is a Mask of the matching rows; return
+    // rig.keep(mask) to keep them, or a Batch to rewrite them (batch.copy(), then
+    // column(...).fill(value)). This skeleton keeps every row.
+    rig.count('kept', batch.count);
+    return batch.keep();
+  }
 }
 
-function init(config, input) {
-  // Edit here: read settings from `config` (an array of [key, value]), find the fields you need
-  // in `input.fields`, and throw a string naming what is wrong.
-  log('debug', `@NAME@: ${config.length} settings, ${input.fields.length} fields`);
-  rowSize = input.rowSize;
-  return input;
-}
-
-function process(input) {
-  const kept = keep(input.rows, rowSize);
-  counterAdd('kept', BigInt(kept.length));
-  return { tag: 'keep', val: kept };
-}
-
-function flush() {
-  return undefined;
-}
-
-export const operator = { init, process, flush };
+export const operator = rig.exportOperator(MyOperator);

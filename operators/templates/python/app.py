@@ -1,55 +1,32 @@
-"""@NAME@: a rig operator in Python (componentize-py).
+"""@NAME@: a rig operator in Python (componentize-py), written with rig_operator (the SDK next to
+this file: read its docstrings, or docs/operators.md in rig's repository).
 
 rig calls `init` once with this operator's settings (the graph file's `with:`) and the schema of
 its input, then `process` once per batch of events, then `flush` at the end of the stream. A batch
-is `count` fixed-size rows (`row_size` bytes each, laid out by the schema) plus a heap for
-variable-length values: see wit/operator.wit. `rows` and `heap` are `bytes`.
+is `count` fixed-size rows laid out by the schema plus a heap for variable-length values (see
+wit/operator.wit); the SDK reads and writes it a column at a time, which keeps the Python work per
+batch, not per event. `rig.fail("message")` (or any exception) fails a call with that message.
 
-Raise `componentize_py_types.Err("message")` to fail a call.
-
-Build: ./build.sh (or `rig operator build .`); the build also checks this file's types against the
-contract.
+Build: ./build.sh (or `rig operator build .`).
 """
 
-from componentize_py_types import Err  # noqa: F401  (raise Err("...") to fail a call)
-from wit_world import exports
-from wit_world.imports import host
-from wit_world.imports.types import Output_Keep
+import rig_operator as rig
 
 
-def keep(rows: bytes, row_size: int) -> list:
-    """Which rows of a batch to keep, in order. This skeleton keeps them all.
-
-    Edit here: read fields with rows[base + offset : base + offset + size] (offsets come from the
-    schema given to `init`) and return the indices of the rows to keep. To change values instead,
-    return Output_Rows(Batch(rows, heap, count)) from `process`.
-    """
-    return list(range(len(rows) // row_size)) if row_size else []
-
-
-class _State:
-    """What `init` decided. Module-level, not on the Operator: componentize-py may create a new
-    Operator object for each call, so attributes set in `init` are gone by `process`."""
-
-    row_size = 0
-
-
-STATE = _State()
-
-
-class Operator(exports.Operator):
+class MyOperator(rig.Operator):
     def init(self, config, input):
-        # Edit here: read settings from `config` (a list of (key, value)), find the fields you
-        # need in `input.fields`, and raise Err naming what is wrong. Keep what `process` needs
-        # in STATE.
-        host.log(host.Level.DEBUG, f"@NAME@: {len(config)} settings, {len(input.fields)} fields")
-        STATE.row_size = input.row_size
-        return input
+        # Edit here: read settings (config.get / require / int / names), look up the fields you
+        # need (input.resolve("fname")) and rig.fail("...") naming what is wrong. Attributes set
+        # on self are kept for `process`. To have only the fields you use cross into the
+        # operator: p = input.project(reads=["proc.comm"], writes=[]).
+        rig.debug(f"@NAME@: {len(config.entries)} settings, {len(input.fields)} fields")
 
-    def process(self, input):
-        kept = keep(input.rows, STATE.row_size)
-        host.counter_add("kept", len(kept))
-        return Output_Keep(kept)
+    def process(self, batch):
+        # Edit here: batch.column("proc.comm").equals("cat") is a Mask of the matching rows;
+        # return rig.keep(mask) to keep them, or a Batch to rewrite them (batch.copy(), then
+        # column(...).fill(value)). This skeleton keeps every row.
+        rig.count("kept", batch.count)
+        return batch.keep()
 
-    def flush(self):
-        return None
+
+Operator = rig.export(MyOperator)
