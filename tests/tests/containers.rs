@@ -93,9 +93,11 @@ fn a_container_started_after_rig_is_caught_from_its_first_process() {
     let c = Containerd::start();
     c.import_busybox();
     let run = start(&c, "60", &["-c", "late"]);
-    let late = c.run("late", &[], &["/bin/sh", "-c", "/bin/echo MARK; sleep 30"]);
+    // Each test echoes its own word: tests run in parallel, and their containers' events must not
+    // be mistaken for each other's (see docs/containers.md on mount namespace reuse).
+    let late = c.run("late", &[], &["/bin/sh", "-c", "/bin/echo SHMARK; sleep 30"]);
     let (out, events) = finish(run);
-    let marks = with_args(&events, "/bin/echo MARK");
+    let marks = with_args(&events, "/bin/echo SHMARK");
     let echo = marks
         .iter()
         .find(|e| field(e, "exepath").ends_with("echo") || field(e, "proc.comm") == "echo")
@@ -117,10 +119,10 @@ fn a_late_container_whose_command_is_echo_mark_shows_that_exec() {
     c.import_busybox();
     let run = start(&c, "60", &["-c", "late"]);
     // The entrypoint itself: runc's init execs /bin/echo and the container is over at once.
-    let late = c.run("late", &[], &["/bin/echo", "MARK"]);
+    let late = c.run("late", &[], &["/bin/echo", "ENTRYMARK"]);
     let (out, events) = finish(run);
-    let marks = with_args(&events, "/bin/echo MARK");
-    assert_eq!(marks.len(), 1, "MARK's exec shows once: {}\n{}", out.stdout, out.stderr);
+    let marks = with_args(&events, "/bin/echo ENTRYMARK");
+    assert_eq!(marks.len(), 1, "ENTRYMARK's exec shows once: {}\n{}", out.stdout, out.stderr);
     assert_eq!(field(marks[0], "runtime.containerName"), "late");
     assert_eq!(field(marks[0], "runtime.containerId"), late.id);
     assert_eq!(field(marks[0], "runtime.runtimeName"), "containerd");
