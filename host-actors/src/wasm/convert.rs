@@ -58,10 +58,8 @@ pub(crate) fn kind_from_wit(k: WitKind) -> FieldKind {
 
 /// `(offset, size, heap)` of a kernel field, as the WIT contract lays it out.
 fn placement(f: &Field) -> (u32, u32, bool) {
-    match f.storage {
-        Storage::Inline { offset, size } => (offset, size, false),
-        Storage::Heap { slot } => (slot, 8, true),
-    }
+    let p = f.storage.placement();
+    (p.offset, p.size, p.heap)
 }
 
 /// Calls `f` with the WIT view of `schema` (borrowing from it).

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use rig_kernel::input::quote;
-use rig_kernel::{Batch, Field, Schema, Storage};
+use rig_kernel::{Batch, Field, Schema};
 
 use super::bindings::rig::operator::types::{
     FieldResult as WitField, Projection as WitProjection, SchemaResult as WitSchema,
@@ -181,10 +181,8 @@ impl View {
                 ));
             };
             let f: &Field = input.field(id);
-            let (src, len, heap) = match f.storage {
-                Storage::Inline { offset, size } => (offset as usize, size as usize, false),
-                Storage::Heap { slot } => (slot as usize, 8, true),
-            };
+            let p = f.storage.placement();
+            let (src, len, heap) = (p.offset as usize, p.size as usize, p.heap);
             fields.push(WitField {
                 name: f.name.clone(),
                 kind: kind_to_wit(f.kind),
