@@ -148,6 +148,45 @@ impl Registry {
         http_get(&self.addr, path, &headers).unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// Uploads a blob to `repository` the way any OCI client does (POST, then PUT with the
+    /// digest) and returns its digest: images pushed by something other than rig.
+    pub fn push_blob(&self, repository: &str, data: &[u8]) -> String {
+        let digest = format!("sha256:{}", hex_sha256(data));
+        let start = http_request(&self.addr, "POST", &format!("/v2/{repository}/blobs/uploads/"), &[], &[])
+            .unwrap_or_else(|e| panic!("starting an upload: {e}"));
+        assert_eq!(start.status, 202, "upload not accepted: {}", String::from_utf8_lossy(&start.body));
+        let location = start.header("location").expect("upload location").to_owned();
+        let path = location
+            .strip_prefix(&format!("http://{}", self.addr))
+            .unwrap_or(&location)
+            .to_owned();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let put = http_request(
+            &self.addr,
+            "PUT",
+            &format!("{path}{sep}digest={digest}"),
+            &[("Content-Type", "application/octet-stream")],
+            data,
+        )
+        .unwrap_or_else(|e| panic!("uploading {digest}: {e}"));
+        assert_eq!(put.status, 201, "blob refused: {}", String::from_utf8_lossy(&put.body));
+        digest
+    }
+
+    /// Puts a manifest or index under `repository:reference` and returns its digest.
+    pub fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
+        let put = http_request(
+            &self.addr,
+            "PUT",
+            &format!("/v2/{repository}/manifests/{reference}"),
+            &[("Content-Type", media_type)],
+            body,
+        )
+        .unwrap_or_else(|e| panic!("putting manifest {reference}: {e}"));
+        assert_eq!(put.status, 201, "manifest refused: {}", String::from_utf8_lossy(&put.body));
+        format!("sha256:{}", hex_sha256(body))
+    }
+
     /// Kills the registry (it is gone: connections are refused).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -192,14 +231,29 @@ impl HttpResponse {
 
 /// A minimal HTTP/1.1 GET (Connection: close; plain and chunked bodies).
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<HttpResponse> {
+    http_request(addr, "GET", path, headers, &[])
+}
+
+/// A minimal HTTP/1.1 request with a body (Connection: close; plain and chunked responses).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if method != "GET" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line)?;

@@ -65,6 +65,12 @@ pub enum RegistryError {
         /// Which setting.
         why: &'static str,
     },
+    /// A short name is not local and there is no registry to pull it from.
+    #[error("{hint}")]
+    NoRegistry {
+        /// What to do instead, naming the image.
+        hint: String,
+    },
     /// A gadget built from source cannot be verified.
     #[error(
         "{what} {reference} cannot be verified: only signed images run with --verify-image (build and sign an image, or pass --verify-image=false)"
@@ -255,6 +261,11 @@ pub fn locate(
                     } else {
                         "--pull never"
                     },
+                });
+            }
+            if reference::unconfigured_default(&r) {
+                return Err(RegistryError::NoRegistry {
+                    hint: reference::no_registry_hint(&r),
                 });
             }
             // Refuse before the network when no digest pattern could still admit it.

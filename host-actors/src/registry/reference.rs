@@ -25,6 +25,27 @@ pub fn default_registry() -> String {
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_owned())
 }
 
+/// Whether `r` only names rig's placeholder default registry because no `$RIG_DEFAULT_REGISTRY`
+/// is set: such a name is local-only, and pulling it would only meet a DNS error for a made-up host.
+pub fn unconfigured_default(r: &ImageRef) -> bool {
+    let configured = std::env::var("RIG_DEFAULT_REGISTRY").is_ok_and(|s| !s.trim().trim_end_matches('/').is_empty());
+    !configured && r.name().starts_with(&format!("{DEFAULT_REGISTRY}/"))
+}
+
+/// What to say when a short name is nowhere local and no registry is configured: how to build it,
+/// run it from source, or point rig at a registry (Inspektor Gadget's published images included).
+pub fn no_registry_hint(r: &ImageRef) -> String {
+    let short = r.short();
+    let name = r.repository.rsplit('/').next().unwrap_or(&r.repository);
+    let tag = r.tag.as_deref().unwrap_or("latest");
+    format!(
+        "{short} is not in the local store and names no registry, and no default registry is configured: \
+         build it (`rig image build DIR -t {short}`), run its folder (`rig run ./DIR`), name a registry \
+         (`rig run ghcr.io/inspektor-gadget/gadget/{name}:{tag}` for Inspektor Gadget's images), or set \
+         RIG_DEFAULT_REGISTRY (e.g. ghcr.io/inspektor-gadget/gadget)"
+    )
+}
+
 /// Why a reference could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReferenceError {

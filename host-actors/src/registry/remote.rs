@@ -107,6 +107,12 @@ pub enum RemoteError {
         /// What is wrong.
         why: String,
     },
+    /// A short name with no registry configured: nothing to pull from.
+    #[error("{hint}")]
+    NoRegistry {
+        /// What to do instead, naming the image.
+        hint: String,
+    },
     /// Signature verification failed: nothing was stored.
     #[error(transparent)]
     Sign(#[from] SignError),
@@ -457,6 +463,11 @@ pub async fn pull(
     opts: &RemoteOptions,
     verify_keys: Option<&[VerifyingKey]>,
 ) -> Result<Descriptor, RemoteError> {
+    if super::reference::unconfigured_default(reference) {
+        return Err(RemoteError::NoRegistry {
+            hint: super::reference::no_registry_hint(reference),
+        });
+    }
     let s = Session {
         client: client(&reference.registry, opts),
         auth: credentials(&reference.registry, opts)?,
