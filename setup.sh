@@ -7,9 +7,10 @@ cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# System packages: the gadget toolchain (clang/llvm 19, bpftool, libbpf headers), and the peers
-# and tools the tests and benchmarks use.
-PKGS=(clang-19 llvm-19 lld-19 bpftool libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc docker-registry
+# System packages: the gadget toolchain (clang/llvm 19, bpftool, the kernel's uapi headers —
+# `asm/types.h`, `asm/errno.h` — that IG's networking gadgets include; libbpf's own headers come
+# with rig, from the libbpf-sys crate), and the peers and tools the tests and benchmarks use.
+PKGS=(clang-19 llvm-19 lld-19 bpftool linux-libc-dev libbpf-dev protobuf-compiler bpftrace pkg-config bc gcc docker-registry
       containerd runc umoci skopeo busybox-static)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

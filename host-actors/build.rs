@@ -1,7 +1,10 @@
 //! Embeds what the `rig` binary needs wherever it is installed:
 //!
 //! - the gadget ABI headers and the bundled gadgets' sources (`embedded.rs`), so `rig` can build
-//!   gadgets anywhere;
+//!   gadgets anywhere; next to rig's own `gadget/*.h`, libbpf's BPF-side headers
+//!   (`bpf/bpf_helpers.h`, `bpf/bpf_tracing.h`…) with their license, taken from the source package
+//!   of the `libbpf-sys` build-dependency (found with `cargo metadata`; its C library is neither
+//!   built nor linked), so gadgets never see the host's older libbpf;
 //! - the builtin operators (`builtins.rs`): the guest workspace `operators/` is built for
 //!   `wasm32-wasip2` by a nested `cargo build` and the `filter`, `sort`, `limit` and `export`
 //!   components are `include_bytes!`-ed;
@@ -47,11 +50,79 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, PathBuf)>) {
     }
 }
 
+/// libbpf's headers for BPF programs, as gadgets include them (`<bpf/NAME>`), and its licenses.
+const LIBBPF_FILES: &[&str] = &[
+    "src/bpf_helpers.h",
+    "src/bpf_helper_defs.h",
+    "src/bpf_tracing.h",
+    "src/bpf_core_read.h",
+    "src/bpf_endian.h",
+    "src/usdt.bpf.h",
+    "LICENSE",
+    "LICENSE.BSD-2-Clause",
+    "LICENSE.LGPL-2.1",
+];
+
+/// The directory of the `libbpf-sys` package in the resolved dependency graph (registry, vendor
+/// or git checkout alike), asked of `cargo metadata` for the target being built (whose packages
+/// cargo has already fetched, so it runs offline); if some other package of the graph is missing
+/// (a dev-dependency never built), cargo may fetch it as it fetches any dependency.
+fn libbpf_sys_dir(manifest: &Path) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    let metadata = |offline: bool| {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["metadata", "--format-version", "1", "--filter-platform", &target])
+            .args(offline.then_some("--offline"))
+            .arg("--manifest-path")
+            .arg(manifest.join("Cargo.toml"));
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run {} metadata: {e}", cargo.to_string_lossy()))
+    };
+    let mut out = metadata(true);
+    if !out.status.success() {
+        out = metadata(false);
+    }
+    if !out.status.success() {
+        panic!(
+            "cargo metadata failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    let packages = meta["packages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let manifest_path = packages
+        .iter()
+        .find(|p| p["name"] == "libbpf-sys")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("libbpf-sys (a build-dependency of rig-host) is in cargo metadata's package list");
+    Path::new(manifest_path)
+        .parent()
+        .expect("a manifest path has a parent")
+        .to_path_buf()
+}
+
+/// libbpf's files as (path under `gadgets/`, file): headers in `include/bpf/`, licenses beside.
+fn libbpf_files(manifest: &Path) -> Vec<(String, PathBuf)> {
+    let libbpf = libbpf_sys_dir(manifest).join("libbpf");
+    LIBBPF_FILES
+        .iter()
+        .map(|rel| {
+            let path = libbpf.join(rel);
+            assert!(path.is_file(), "libbpf-sys ships no {}", path.display());
+            let name = rel.trim_start_matches("src/");
+            (format!("include/bpf/{name}"), path)
+        })
+        .collect()
+}
+
 fn embed_gadgets(manifest: &Path, out_dir: &Path) {
     let gadgets = manifest.join("../gadgets");
     println!("cargo:rerun-if-changed={}", gadgets.display());
     let mut files = Vec::new();
     collect(&gadgets, &gadgets, &mut files);
+    files.extend(libbpf_files(manifest));
     let mut src = String::from(
         "/// Files under `gadgets/`: (relative path, contents).\npub static FILES: &[(&str, &str)] = &[\n",
     );

@@ -5,6 +5,13 @@
 //! BTF with bpftool, never shipped. An object is rebuilt only when its inputs change: the cache
 //! key hashes the sources, headers, kernel BTF and compiler flags. clang's own diagnostics are
 //! kept in the error, because they are what a gadget author needs to read.
+//!
+//! What clang sees is what Inspektor Gadget's builder gives it: `-I` rig's include directory
+//! (`gadget/*.h`, rig's own, and `bpf/*.h`, libbpf's BPF-side headers from the `libbpf-sys`
+//! package, never the host's older ones), then the directory of `vmlinux.h`, then the gadget's
+//! folder; after those, as `-idirafter`, the host compiler's system directories that `-target
+//! bpf` leaves out (Debian's multiarch `/usr/include/<triple>`, where `asm/types.h` and
+//! `asm/errno.h` live), asked of clang itself so no architecture is hard-coded.
 
 use std::fs;
 use std::io::Write as _;
@@ -182,16 +189,67 @@ fn vmlinux_dir() -> Result<(PathBuf, String), CompileError> {
     Ok((dir, hash))
 }
 
-/// clang flags for gadgets, as Inspektor Gadget builds them.
-const CFLAGS: &[&str] = &[
-    "-target",
-    "bpf",
-    "-g",
-    "-O2",
-    "-D__TARGET_ARCH_x86",
-    "-Wall",
-    "-Wno-unused-function",
-];
+/// clang flags for gadgets, as Inspektor Gadget builds them (plus [`target_arch_define`]), and
+/// `-mcpu=v3`: clang-19 still defaults to the v1 instruction set, whose 64-bit-only arithmetic
+/// loses the bounds the verifier needs where code checks a 32-bit index and then masks the 64-bit
+/// register (IG's advise_seccomp: `syscalls[id]` is refused as out of range). v3 (32-bit
+/// sub-registers, kernels ≥ 5.1) keeps them, and is what newer clang picks by default.
+const CFLAGS: &[&str] = &["-target", "bpf", "-mcpu=v3", "-g", "-O2", "-Wall", "-Wno-unused-function"];
+
+/// The `__TARGET_ARCH_*` define libbpf's `bpf_tracing.h` needs to read `struct pt_regs`, for the
+/// architecture rig runs on (gadgets run on the machine that builds them).
+fn target_arch_define() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" | "x86" => "x86",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "riscv64" => "riscv",
+        "powerpc64" => "powerpc",
+        "s390x" => "s390",
+        "loongarch64" => "loongarch",
+        "mips" | "mips64" => "mips",
+        "sparc64" => "sparc",
+        other => other,
+    };
+    format!("-D__TARGET_ARCH_{arch}")
+}
+
+/// The directories in the `#include <...>` search list of clang `-v` output.
+fn search_list(verbose: &str) -> Vec<PathBuf> {
+    verbose
+        .lines()
+        .skip_while(|l| !l.starts_with("#include <...> search starts here:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("End of search list."))
+        .map(|l| PathBuf::from(l.trim()))
+        .collect()
+}
+
+/// The host's system include directories that `clang -target bpf` does not search (the
+/// multiarch directory with `asm/*.h`), in the host's order: libbpf-bootstrap's recipe. Asked
+/// once per process; an empty list if clang cannot tell (clang's errors then name the header).
+fn host_system_includes(clang: &Path) -> &'static [PathBuf] {
+    static DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| {
+        let list = |target: &[&str]| -> Vec<PathBuf> {
+            let out = Command::new(clang)
+                .args(target)
+                .args(["-v", "-E", "-x", "c", "/dev/null", "-o", "/dev/null"])
+                .output();
+            match out {
+                Ok(out) => search_list(&String::from_utf8_lossy(&out.stderr)),
+                Err(error) => {
+                    tracing::warn!(clang = %clang.display(), %error, "cannot ask clang for its include path");
+                    Vec::new()
+                }
+            }
+        };
+        let bpf = list(&["-target", "bpf"]);
+        let extra: Vec<PathBuf> = list(&[]).into_iter().filter(|d| !bpf.contains(d)).collect();
+        tracing::debug!(clang = %clang.display(), dirs = ?extra, "host system include directories for gadgets");
+        extra
+    })
+}
 
 /// Compiles `<dir>/<source>` into a cached object and returns its path.
 pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
@@ -218,8 +276,14 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
             h.update(fs::read(&p).map_err(io(&p))?);
         }
     }
+    let arch = target_arch_define();
+    let system = host_system_includes(&clang);
     h.update(kernel_hash.as_bytes());
     h.update(CFLAGS.join(" ").as_bytes());
+    h.update(arch.as_bytes());
+    for d in system {
+        h.update(d.as_os_str().as_encoded_bytes());
+    }
     let key = hex::encode(&h.finalize()[..12]);
     let objdir = cache_dir().join("objects");
     let obj = objdir.join(format!("{key}.bpf.o"));
@@ -229,14 +293,19 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
     fs::create_dir_all(&objdir).map_err(io(&objdir))?;
     let tmp = objdir.join(format!("{key}.{}.tmp.o", std::process::id()));
     tracing::info!(source = %src.display(), "compiling gadget");
-    let out = Command::new(&clang)
-        .args(CFLAGS)
+    let mut cmd = Command::new(&clang);
+    cmd.args(CFLAGS)
+        .arg(&arch)
         .arg("-I")
         .arg(&include)
         .arg("-I")
         .arg(&vmlinux)
         .arg("-I")
-        .arg(dir)
+        .arg(dir);
+    for d in system {
+        cmd.arg("-idirafter").arg(d);
+    }
+    let out = cmd
         .arg("-c")
         .arg(&src)
         .arg("-o")
@@ -256,4 +325,51 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
     }
     fs::rename(&tmp, &obj).map_err(io(&obj))?;
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_list_reads_clang_verbose_output() {
+        let verbose = "clang version 19\n#include \"...\" search starts here:\n\
+                       #include <...> search starts here:\n /usr/lib/llvm-19/lib/clang/19/include\n \
+                       /usr/local/include\n /usr/include/x86_64-linux-gnu\n /usr/include\nEnd of search list.\n";
+        let dirs = search_list(verbose);
+        assert_eq!(
+            dirs,
+            [
+                "/usr/lib/llvm-19/lib/clang/19/include",
+                "/usr/local/include",
+                "/usr/include/x86_64-linux-gnu",
+                "/usr/include"
+            ]
+            .map(PathBuf::from)
+        );
+        assert!(search_list("no list here").is_empty());
+    }
+
+    #[test]
+    fn target_arch_is_libbpfs_name() {
+        let define = target_arch_define();
+        assert!(define.starts_with("-D__TARGET_ARCH_"), "{define}");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(define, "-D__TARGET_ARCH_x86");
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(define, "-D__TARGET_ARCH_arm64");
+    }
+
+    /// The multiarch directory is what `-target bpf` misses on Debian; found by asking clang.
+    #[test]
+    fn host_system_includes_add_the_multiarch_dir() {
+        let Ok(clang) = find_tool("RIG_CLANG", &["clang-19", "clang"]) else {
+            panic!("clang is needed to build gadgets; run ./setup.sh");
+        };
+        let dirs = host_system_includes(&clang);
+        assert!(
+            dirs.iter().any(|d| d.join("asm/types.h").is_file()),
+            "no directory with asm/types.h in {dirs:?}"
+        );
+    }
 }

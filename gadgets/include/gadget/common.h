@@ -31,14 +31,16 @@ gadget_process_populate_from_task(struct task_struct *task,
 	if (!parent) {
 		p->parent.comm[0] = '\0';
 		p->parent.pid = 0;
+		p->parent.tid = 0;
 		return;
 	}
 	BPF_CORE_READ_STR_INTO(&p->parent.comm, parent, comm);
 	p->parent.pid = BPF_CORE_READ(parent, tgid);
+	p->parent.tid = BPF_CORE_READ(parent, pid);
 }
 
 /* Fills `p` for the current task: comm, pid (= tgid), tid, mount namespace,
- * uid/gid, and the real parent's comm and pid. */
+ * uid/gid, and the real parent's comm, pid (its tgid) and tid. */
 static __always_inline void gadget_process_populate(struct gadget_process *p)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -57,10 +59,12 @@ static __always_inline void gadget_process_populate(struct gadget_process *p)
 	if (!parent) {
 		p->parent.comm[0] = '\0';
 		p->parent.pid = 0;
+		p->parent.tid = 0;
 		return;
 	}
 	BPF_CORE_READ_STR_INTO(&p->parent.comm, parent, comm);
 	p->parent.pid = BPF_CORE_READ(parent, tgid);
+	p->parent.tid = BPF_CORE_READ(parent, pid);
 }
 
 /* Older name of gadget_process_populate(). */

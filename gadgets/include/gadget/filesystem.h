@@ -61,6 +61,29 @@ static __always_inline struct mount *gadget_real_mount(struct vfsmount *mnt)
 				bpf_core_field_offset(struct mount, mnt));
 }
 
+/* Inspektor Gadget's names for the steps of a path walk. */
+static __always_inline struct mount *real_mount(struct vfsmount *mnt)
+{
+	return gadget_real_mount(mnt);
+}
+
+static __always_inline struct dentry *
+get_mnt_root_ptr_from_vfsmnt(struct vfsmount *vfsmnt)
+{
+	return BPF_CORE_READ(vfsmnt, mnt_root);
+}
+
+static __always_inline struct dentry *
+get_d_parent_ptr_from_dentry(struct dentry *dentry)
+{
+	return BPF_CORE_READ(dentry, d_parent);
+}
+
+static __always_inline struct qstr get_d_name_from_dentry(struct dentry *dentry)
+{
+	return BPF_CORE_READ(dentry, d_name);
+}
+
 /* Like get_path_str() but returns at most size - 1 characters
  * (0 < size <= GADGET_SCRATCH_HALF). NULL on bad size or no scratch. */
 static __always_inline void *get_path_str_with_size(const struct path *path,

@@ -6,8 +6,9 @@
 #define __RIG_GADGET_MAPS_BPF_H
 
 #include <bpf/bpf_helpers.h>
-
-#define __RIG_EEXIST 17
+/* EEXIST and the other errno values, for gadgets too (as Inspektor
+ * Gadget's header provides them). */
+#include <asm-generic/errno.h>
 
 /* Returns the value stored under `key`, inserting a copy of `init` first if
  * there is none. Two CPUs racing to insert the same key both get the single
@@ -23,7 +24,7 @@ bpf_map_lookup_or_try_init(void *map, const void *key, const void *init)
 		return val;
 
 	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
-	if (err && err != -__RIG_EEXIST)
+	if (err && err != -EEXIST)
 		return NULL;
 
 	return bpf_map_lookup_elem(map, key);

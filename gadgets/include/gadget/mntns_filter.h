@@ -13,6 +13,9 @@
 
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+/* Not needed here; Inspektor Gadget's header brings it, and gadgets that
+ * include only <gadget/filter.h> use BPF_KPROBE() & co. from it. */
+#include <bpf/bpf_tracing.h>
 
 #include <gadget/types.h>
 #include <gadget/mntns.h>

@@ -45,6 +45,23 @@
 #define GADGET_SE_ETH_P_IP 0x0800
 #define GADGET_SE_ETH_P_IPV6 0x86DD
 
+/* Header offsets and IPv6 next-header values, under Inspektor Gadget's
+ * names (gadgets parsing packets themselves use them too). */
+#define GADGET_SE_IPV6_HLEN 40
+#define GADGET_SE_IPV6_NEXTHDR_OFFSET 6
+#define GADGET_SE_TCPHDR_SOURCE_OFFSET 0
+#define GADGET_SE_TCPHDR_DEST_OFFSET 2
+#define GADGET_SE_UDPHDR_SOURCE_OFFSET 0
+#define GADGET_SE_UDPHDR_DEST_OFFSET 2
+#define GADGET_SE_NEXTHDR_HOP 0
+#define GADGET_SE_NEXTHDR_TCP 6
+#define GADGET_SE_NEXTHDR_UDP 17
+#define GADGET_SE_NEXTHDR_ROUTING 43
+#define GADGET_SE_NEXTHDR_FRAGMENT 44
+#define GADGET_SE_NEXTHDR_AUTH 51
+#define GADGET_SE_NEXTHDR_NONE 59
+#define GADGET_SE_NEXTHDR_DEST 60
+
 /* Explicit padding: keys are compared bytewise by the kernel. */
 struct gadget_socket_key {
 	__u32 netns;
@@ -57,9 +74,12 @@ struct gadget_socket_key {
 
 #define GADGET_MAX_SOCKETS 16384
 
+/* Values are ~8 KiB (cwd and exepath): entries are allocated as sockets are
+ * added, not all up front. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GADGET_MAX_SOCKETS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct gadget_socket_key);
 	__type(value, struct gadget_socket_value);
 } gadget_sockets SEC(".maps");
@@ -220,6 +240,7 @@ gadget_process_populate_from_socket(const struct gadget_socket_value *v,
 	p->creds.gid = v->uid_gid >> 32;
 	__builtin_memcpy(p->parent.comm, v->ptask, sizeof(p->parent.comm));
 	p->parent.pid = v->ppid;
+	p->parent.tid = v->ptid;
 }
 
 #ifdef __RIG_GADGET_FILTER_H
