@@ -82,6 +82,22 @@ pub enum ResolveError {
     /// The declarations do not hold together.
     #[error(transparent)]
     Gadget(#[from] GadgetError),
+    /// A gadget folder with a gadget.yaml but no eBPF program: one of IG's gadgets that its Go
+    /// operators implement (`top_process`, `bpfstats`, `top_cpu_throttle`).
+    #[error(
+        "{gadget} is an IG operator-only gadget (gadget.yaml{operators}, no {source_file}: IG implements it in Go); rig does not implement it natively yet",
+        gadget = quote(.gadget, 80),
+        operators = if .operators.is_empty() { String::new() } else { format!(" configures IG's {} operator", escape_control(.operators)) },
+        source_file = escape_control(.source_file)
+    )]
+    OperatorOnly {
+        /// The gadget's folder name.
+        gadget: String,
+        /// The IG operators its gadget.yaml configures, comma-separated.
+        operators: String,
+        /// The program file that is missing.
+        source_file: String,
+    },
     /// The image could not be found, fetched or admitted.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -140,9 +156,37 @@ pub fn from_dir(dir: &Path) -> Result<Gadget, ResolveError> {
     let meta_path = dir.join(build.metadata.as_deref().unwrap_or("gadget.yaml"));
     // Metadata first: a broken gadget.yaml is reported before a long compile.
     let metadata = metadata_at(&meta_path)?;
+    if !dir.join(source).exists() && meta_path.is_file() {
+        return Err(operator_only(dir, &meta_path, source));
+    }
     let obj = compile::compile(dir, source)?;
     let object = GadgetObject::parse(read(&obj)?, &dir.join(source).display().to_string())?;
     Ok(Gadget::new(object, metadata)?)
+}
+
+/// The refusal of a folder that has a gadget.yaml and no program, naming the IG operators
+/// (`operator:` keys) the gadget.yaml configures.
+fn operator_only(dir: &Path, meta_path: &Path, source: &str) -> ResolveError {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Operators {
+        operator: std::collections::BTreeMap<String, serde_yaml::Value>,
+    }
+    let operators = fs::read(meta_path)
+        .ok()
+        .and_then(|b| crate::compile::yaml_from_slice::<Operators>(&b).ok())
+        .map(|o| o.operator.into_keys().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let gadget = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+    ResolveError::OperatorOnly {
+        gadget,
+        operators,
+        source_file: source.to_owned(),
+    }
 }
 
 /// Reads a prebuilt object and the gadget.yaml beside it.
@@ -278,7 +322,11 @@ mod tests {
 
     #[test]
     fn typos_get_the_closest_name() {
-        let known = || ["trace_exec", "trace_open", "trace_signal"].map(String::from).into_iter();
+        let known = || {
+            ["trace_exec", "trace_open", "trace_signal"]
+                .map(String::from)
+                .into_iter()
+        };
         assert_eq!(closest("trace_exex", known()).as_deref(), Some("trace_exec"));
         assert_eq!(closest("trace_opne", known()).as_deref(), Some("trace_open"));
         assert_eq!(closest("something_else", known()), None);

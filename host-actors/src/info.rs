@@ -45,6 +45,8 @@ pub enum Role {
     Tracer,
     /// Iterator programs run once; the rows are one batch.
     Snapshotter,
+    /// A hash map fetched periodically; each fetch is one batch.
+    MapIter,
 }
 
 impl Role {
@@ -53,6 +55,7 @@ impl Role {
         match self {
             Role::Tracer => "tracer",
             Role::Snapshotter => "snapshotter",
+            Role::MapIter => "mapiter",
         }
     }
 }
@@ -135,6 +138,7 @@ impl DatasourceInfo {
         let role = match ds.kind {
             DatasourceKind::Tracer { .. } => Role::Tracer,
             DatasourceKind::Snapshotter { .. } => Role::Snapshotter,
+            DatasourceKind::MapIter { .. } => Role::MapIter,
         };
         Self::of_schema(&ds.schema, role)
     }

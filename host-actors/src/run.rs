@@ -23,8 +23,9 @@ use crate::containers::enrich::{self as container_enrich, ContainerStage, Then};
 use crate::containers::filter::{self, ContainerFilter, FilterError, FilterReport, Keeper};
 use crate::containers::selector::Selector;
 use crate::ebpf::load::{self, LoadError};
+use crate::ebpf::mapiter::{self, FetchPlan, MapIterSource};
 use crate::ebpf::params::ParamError;
-use crate::ebpf::source::{self, SourceError, SourceStats};
+use crate::ebpf::source::{self, Emitter, SourceError, SourceStats, TracerBuffer};
 use crate::ebpf::{DatasourceKind, Gadget};
 use crate::graph::{self, BuildError, OperatorOptions, TerminalOptions};
 use crate::sinks::OutputFormat;
@@ -48,6 +49,17 @@ pub struct RunOptions {
     pub containers: Option<ContainersHandle>,
     /// Which containers (and whether the host) to show; the default shows everything.
     pub selector: Selector,
+    /// How map iterators fetch.
+    pub map_fetch: MapFetchOptions,
+}
+
+/// `--map-fetch-interval` and `--map-fetch-count` (IG's names and defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapFetchOptions {
+    /// Between fetches; `None`: [`mapiter::DEFAULT_INTERVAL`]; zero: no periodic fetch.
+    pub interval: Option<Duration>,
+    /// Fetches before a map iterator is complete; `None` or 0: unlimited.
+    pub count: Option<u64>,
 }
 
 /// Why the run ended.
@@ -70,8 +82,10 @@ pub enum StopReason {
 pub struct RunReport {
     /// Why it ended.
     pub stopped: StopReason,
-    /// The source's counters (events read, lost in the kernel).
+    /// The sources' counters (events read, lost in the kernel), summed over datasources.
     pub source: SourceStats,
+    /// Each datasource's own counters, in the gadget's order.
+    pub datasources: Vec<(String, SourceStats)>,
     /// Per-node statistics and the first fatal error.
     pub graph: GraphReport,
     /// What the in-kernel container filter did, when the run selected containers.
@@ -166,6 +180,14 @@ pub enum RunError {
     /// The container filter could not be set up.
     #[error(transparent)]
     Filter(#[from] FilterError),
+    /// `--map-fetch-count` above 1 with a zero interval (IG refuses it too).
+    #[error("map iterator {datasource}: --map-fetch-count {count} needs a non-zero --map-fetch-interval")]
+    FetchPlan {
+        /// The datasource.
+        datasource: String,
+        /// The count asked for.
+        count: u64,
+    },
     /// A container selection was asked for without container discovery.
     #[error("{0} needs container discovery, but the run has none (no --runtimes enabled)")]
     NoDiscovery(String),
@@ -196,65 +218,69 @@ pub fn encode_params(
     Ok(out)
 }
 
-/// Runs `gadget` until `stop` turns true, the timeout elapses or a snapshot is complete,
-/// writing events to `out`.
+/// Runs `gadget` until `stop` turns true, the timeout elapses or every datasource is complete
+/// (snapshots taken, map fetch counts reached), writing events to `out`.
+///
+/// Every datasource runs through its own graph (formatter, operators, sink) into the same
+/// output; the sources run concurrently on this task.
 pub async fn run(
     gadget: &Gadget,
     opts: &RunOptions,
     out: Box<dyn Write + Send>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<RunReport, RunError> {
-    let ds = gadget.datasources.first().ok_or(RunError::NoDatasource)?;
+    if gadget.datasources.is_empty() {
+        return Err(RunError::NoDatasource);
+    }
     let mut params = encode_params(gadget, &opts.params)?;
-    let schema = container_schema(&ds.schema, opts.containers.is_some());
+    let plans = fetch_plans(gadget, &opts.map_fetch)?;
+    let schemas: Vec<Arc<Schema>> = gadget
+        .datasources
+        .iter()
+        .map(|d| container_schema(&d.schema, opts.containers.is_some()))
+        .collect();
     let selector = Arc::new(opts.selector.clone());
-    let mut keeper = match prepare_filter(gadget, &schema, opts, &selector).await {
-        Ok(k) => k,
-        Err(e) => return Err(e),
-    };
+    let mut keeper = prepare_filter(gadget, &schemas[0], opts, &selector).await?;
     if keeper.is_some() {
         params.insert(filter::FILTER_SWITCH.to_owned(), vec![1]);
     }
-    let terminal = TerminalOptions {
-        output: opts.output,
-        fields: opts.fields.clone(),
-        out,
-    };
-    let mut built = graph::build(&schema, &opts.operators, terminal, || OperatorHost::new(None))?;
-    if let Some(handle) = &opts.containers
-        && let Some(format) = built.nodes.iter_mut().find(|n| n.id == graph::FORMAT_NODE)
-    {
-        let enrich = ContainerStage::new(handle, selector.clone(), filter::host_mntns());
-        Then::prepend(&mut format.stage, Box::new(enrich));
+    let shared = SharedOut::new(out);
+    let mut lanes: Vec<Lane<'_>> = Vec::with_capacity(schemas.len());
+    let mut built_operators = Vec::new();
+    let multi = schemas.len() > 1;
+    for (ds, schema) in gadget.datasources.iter().zip(&schemas) {
+        match build_lane(ds, schema, opts, &selector, shared.clone()) {
+            Ok((lane, ops)) => {
+                built_operators.extend(ops.into_iter().map(|o| lane_node(multi, &schema.datasource, &o)));
+                lanes.push(lane);
+            }
+            Err(e) => {
+                for l in lanes {
+                    l.pipeline.abort().await;
+                }
+                return Err(e);
+            }
+        }
     }
-    if let Some(n) = stream_limit(&opts.operators, &ds.kind) {
-        built.nodes = end_after_limit(built.nodes, n);
-    }
-    let built_operators = std::mem::take(&mut built.operators);
-    let pipeline = Pipeline::spawn(built.nodes, &built.entry, &schema)?;
     let pin = keeper.as_ref().and_then(Keeper::pin_path);
     let pins: Vec<(&str, &std::path::Path)> = pin.iter().map(|p| (filter::FILTER_MAP, p.as_path())).collect();
     let mut loaded = match load::load_pinned(&gadget.object, &params, &pins) {
         Ok(l) => l,
         Err(e) => {
-            pipeline.abort().await;
+            for l in lanes {
+                l.pipeline.abort().await;
+            }
             return Err(e.into());
         }
     };
+    for stacks in lanes.iter().filter_map(|l| l.stacks.as_ref()) {
+        if let Err(e) = stacks.fill(&mut loaded.ebpf) {
+            tracing::warn!("{e}");
+        }
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut fatal = pipeline.fatal_signal();
-    let mut done = pipeline.done_signal();
-    let timeout = opts.timeout;
-    let stopper = tokio::spawn(async move {
-        let reason = tokio::select! {
-            _ = stop.wait_for(|v| *v) => StopReason::Interrupted,
-            _ = async { match timeout { Some(t) => tokio::time::sleep(t).await, None => std::future::pending().await } } => StopReason::Timeout,
-            _ = fatal.wait_for(|f| f.is_some()) => StopReason::StageFailed,
-            _ = done.wait_for(|d| d.is_some()) => StopReason::Limit,
-        };
-        let _ = stop_tx.send(true);
-        reason
-    });
+    let (fail_tx, fail_rx) = watch::channel(false);
+    let stopper = spawn_stopper(&lanes, stop, fail_rx, opts.timeout, stop_tx);
     let keeping = match (keeper.take(), &opts.containers) {
         (Some(mut k), Some(handle)) => {
             k.unpin();
@@ -262,13 +288,9 @@ pub async fn run(
         }
         _ => None,
     };
-    let result = match &ds.kind {
-        DatasourceKind::Tracer { map } => source::run_tracer(&mut loaded, map, &schema, &pipeline, stop_rx).await,
-        DatasourceKind::Snapshotter { programs } => {
-            source::run_snapshot(&mut loaded, programs, &schema, &pipeline).await
-        }
-    };
-    // Detach and unload before draining the graph; the container hook goes after the gadget.
+    let result = run_sources(&mut loaded, &lanes, &plans, &stop_rx, &fail_tx).await;
+    let lost = source::lost_samples(&loaded);
+    // Detach and unload before draining the graphs; the container hook goes after the gadget.
     drop(loaded);
     let containers = match keeping {
         Some(task) => {
@@ -283,22 +305,51 @@ pub async fn run(
         }
         None => None,
     };
-    // A tracer only returns once the stopper fired; a snapshot returns when it is complete.
-    let stopped = match (&ds.kind, &result) {
-        (DatasourceKind::Tracer { .. }, Ok(_)) => stopper.await.unwrap_or(StopReason::Interrupted),
-        _ => {
-            stopper.abort();
-            StopReason::Done
-        }
+    // The stopper fired (a signal, the timeout, a limit, a stage error) or every datasource
+    // completed on its own (snapshots, fetch counts).
+    let stopped = if result.is_ok() && *stop_rx.borrow() {
+        stopper.await.unwrap_or(StopReason::Interrupted)
+    } else {
+        stopper.abort();
+        StopReason::Done
     };
-    let stats = match result {
+    let mut stats = match result {
         Ok(s) => s,
         Err(e) => {
-            pipeline.finish(SourceStats::default().node()).await;
+            for l in lanes {
+                l.pipeline.finish(SourceStats::default().node()).await;
+            }
             return Err(e.into());
         }
     };
-    let graph = pipeline.finish(stats.node()).await;
+    if let Some(i) = lanes
+        .iter()
+        .position(|l| matches!(l.kind, DatasourceKind::Tracer { .. }))
+    {
+        stats[i].lost += lost;
+    }
+    let mut graph = GraphReport::default();
+    let mut total = SourceStats::default();
+    let mut per_datasource = Vec::with_capacity(lanes.len());
+    for (lane, s) in lanes.into_iter().zip(stats) {
+        let name = lane.schema.datasource.clone();
+        let report = lane.pipeline.finish(s.node()).await;
+        graph.nodes.extend(report.nodes.into_iter().map(|mut n| {
+            n.node = lane_node(multi, &name, &n.node);
+            n
+        }));
+        graph
+            .abandoned
+            .extend(report.abandoned.iter().map(|a| lane_node(multi, &name, a)));
+        if graph.fatal.is_none() {
+            graph.fatal = report.fatal;
+        }
+        total.events += s.events;
+        total.lost += s.lost;
+        total.batches += s.batches;
+        total.fetches += s.fetches;
+        per_datasource.push((name, s));
+    }
     let stopped = if graph.fatal.is_some() {
         StopReason::StageFailed
     } else {
@@ -306,11 +357,264 @@ pub async fn run(
     };
     Ok(RunReport {
         stopped,
-        source: stats,
+        source: total,
+        datasources: per_datasource,
         graph,
         containers,
         operators: built_operators,
     })
+}
+
+/// One datasource's part of a run: its schema, how it produces rows, and its graph.
+struct Lane<'g> {
+    schema: Arc<Schema>,
+    kind: &'g DatasourceKind,
+    pipeline: Pipeline,
+    /// The stack maps its stack enricher reads, filled after load (H4: enrich/stacks.rs).
+    stacks: Option<crate::enrich::stacks::StackMaps>,
+}
+
+/// A node's id in the run's report: prefixed with its datasource when there are several.
+fn lane_node(multi: bool, datasource: &str, node: &str) -> String {
+    if multi {
+        format!("{datasource}/{node}")
+    } else {
+        node.to_owned()
+    }
+}
+
+/// Builds and spawns the graph of one datasource.
+fn build_lane<'g>(
+    ds: &'g crate::ebpf::Datasource,
+    schema: &Arc<Schema>,
+    opts: &RunOptions,
+    selector: &Arc<Selector>,
+    out: SharedOut,
+) -> Result<(Lane<'g>, Vec<String>), RunError> {
+    let terminal = TerminalOptions {
+        output: opts.output,
+        fields: opts.fields.clone(),
+        out: Box::new(out),
+    };
+    let mut built = graph::build(schema, &opts.operators, terminal, || OperatorHost::new(None))?;
+    if let Some(handle) = &opts.containers
+        && let Some(format) = built.nodes.iter_mut().find(|n| n.id == graph::FORMAT_NODE)
+    {
+        let enrich = ContainerStage::new(handle, selector.clone(), filter::host_mntns());
+        Then::prepend(&mut format.stage, Box::new(enrich));
+    }
+    let stacks = crate::enrich::stacks::StackStage::for_schema(schema).and_then(|(stage, maps)| {
+        let format = built.nodes.iter_mut().find(|n| n.id == graph::FORMAT_NODE)?;
+        Then::prepend(&mut format.stage, Box::new(stage));
+        Some(maps)
+    });
+    if let Some(n) = stream_limit(&opts.operators, &ds.kind) {
+        built.nodes = end_after_limit(built.nodes, n);
+    }
+    let operators = std::mem::take(&mut built.operators);
+    let pipeline = Pipeline::spawn(built.nodes, &built.entry, schema)?;
+    Ok((
+        Lane {
+            schema: schema.clone(),
+            kind: &ds.kind,
+            pipeline,
+            stacks,
+        },
+        operators,
+    ))
+}
+
+/// Ends the run on the caller's signal, the timeout, a fatal stage error or a reached limit in
+/// any datasource's graph, or a failed source (`fail`), by turning `stop_tx` true.
+fn spawn_stopper(
+    lanes: &[Lane<'_>],
+    mut stop: watch::Receiver<bool>,
+    mut fail: watch::Receiver<bool>,
+    timeout: Option<Duration>,
+    stop_tx: watch::Sender<bool>,
+) -> tokio::task::JoinHandle<StopReason> {
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<StopReason>(lanes.len().max(1));
+    let mut watchers = Vec::with_capacity(lanes.len());
+    for lane in lanes {
+        let mut fatal = lane.pipeline.fatal_signal();
+        let mut done = lane.pipeline.done_signal();
+        let tx = ev_tx.clone();
+        watchers.push(tokio::spawn(async move {
+            let reason = tokio::select! {
+                Ok(_) = fatal.wait_for(|f| f.is_some()) => StopReason::StageFailed,
+                Ok(_) = done.wait_for(|d| d.is_some()) => StopReason::Limit,
+                else => return,
+            };
+            let _ = tx.send(reason).await;
+        }));
+    }
+    drop(ev_tx);
+    tokio::spawn(async move {
+        let reason = tokio::select! {
+            _ = stop.wait_for(|v| *v) => StopReason::Interrupted,
+            _ = async { match timeout { Some(t) => tokio::time::sleep(t).await, None => std::future::pending().await } } => StopReason::Timeout,
+            Some(r) = ev_rx.recv() => r,
+            Ok(_) = fail.wait_for(|f| *f) => StopReason::Done,
+        };
+        let _ = stop_tx.send(true);
+        for w in watchers {
+            w.abort();
+        }
+        reason
+    })
+}
+
+type SourceFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<SourceStats, SourceError>> + Send + 'a>>;
+
+/// Takes every datasource's buffer or map out of the object, takes the snapshots, then runs the
+/// streaming sources (tracers, map iterators) concurrently until they end. A source that fails
+/// stops the others (through `fail`); the first error is returned.
+async fn run_sources(
+    loaded: &mut load::Loaded,
+    lanes: &[Lane<'_>],
+    plans: &[Option<FetchPlan>],
+    stop: &watch::Receiver<bool>,
+    fail: &watch::Sender<bool>,
+) -> Result<Vec<SourceStats>, SourceError> {
+    let emitters: Vec<Emitter<'_>> = lanes.iter().map(|l| Emitter::new(&l.pipeline, &l.schema)).collect();
+    let mut stats = vec![SourceStats::default(); lanes.len()];
+    let mut streams: Vec<(usize, SourceFuture<'_>)> = Vec::new();
+    for (i, lane) in lanes.iter().enumerate() {
+        let schema = &lane.schema;
+        let out = &emitters[i];
+        match lane.kind {
+            DatasourceKind::Tracer { map } => {
+                let buffer = TracerBuffer::open(loaded, map)?;
+                let rx = stop.clone();
+                streams.push((i, Box::pin(source::run_tracer(buffer, map, schema, out, rx))));
+            }
+            DatasourceKind::MapIter { map, .. } => {
+                let m = loaded.ebpf.take_map(map);
+                let src = MapIterSource::open(map, &schema.datasource, m, schema)?;
+                let plan = plans[i].unwrap_or(FetchPlan {
+                    interval: mapiter::DEFAULT_INTERVAL,
+                    count: 0,
+                    flush_on_stop: false,
+                });
+                let rx = stop.clone();
+                streams.push((
+                    i,
+                    Box::pin(async move { Ok(mapiter::run(src, plan, schema, out, rx).await?) }),
+                ));
+            }
+            DatasourceKind::Snapshotter { .. } => {}
+        }
+    }
+    for (i, lane) in lanes.iter().enumerate() {
+        if let DatasourceKind::Snapshotter { programs } = lane.kind {
+            stats[i] = source::run_snapshot(loaded, programs, &lane.schema, &emitters[i]).await?;
+        }
+    }
+    let results = join_all(
+        streams
+            .into_iter()
+            .map(|(i, f)| async move {
+                let r = f.await;
+                if r.is_err() {
+                    let _ = fail.send(true);
+                }
+                (i, r)
+            })
+            .collect(),
+    )
+    .await;
+    let mut first_err = None;
+    for (i, r) in results {
+        match r {
+            Ok(s) => stats[i] = s,
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// Polls every future to completion on the current task; outputs in input order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// The writer every datasource's sink shares: one `write` is written whole under a lock, so a
+/// batch of one datasource never interleaves with another's.
+#[derive(Clone)]
+struct SharedOut(Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl SharedOut {
+    fn new(out: Box<dyn Write + Send>) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(out)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Write + Send>> {
+        // A sink that panicked mid-write leaves the writer usable: the bytes are just bytes.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+/// `--map-fetch-interval` and `--map-fetch-count`, checked as IG checks them, per map iterator
+/// (`None` for other datasources).
+fn fetch_plans(gadget: &Gadget, opts: &MapFetchOptions) -> Result<Vec<Option<FetchPlan>>, RunError> {
+    let interval = opts.interval.unwrap_or(mapiter::DEFAULT_INTERVAL);
+    let count = opts.count.unwrap_or(0);
+    gadget
+        .datasources
+        .iter()
+        .map(|d| match &d.kind {
+            DatasourceKind::MapIter { flush_on_stop, .. } => {
+                if interval.is_zero() && count > 1 {
+                    return Err(RunError::FetchPlan {
+                        datasource: d.schema.datasource.clone(),
+                        count,
+                    });
+                }
+                Ok(Some(FetchPlan {
+                    interval,
+                    count,
+                    flush_on_stop: *flush_on_stop,
+                }))
+            }
+            _ => Ok(None),
+        })
+        .collect()
 }
 
 /// The datasource's schema for this run: without container discovery the container column is
@@ -411,6 +715,7 @@ mod tests {
         let report = RunReport {
             stopped: StopReason::Timeout,
             source: SourceStats::default(),
+            datasources: Vec::new(),
             graph: GraphReport {
                 nodes: vec![
                     node("source", &[]),

@@ -16,6 +16,10 @@ pub use rig_layout::Value;
 /// How bytes are written in JSON (base64) and non-UTF-8 text is shown losslessly (`\xNN`).
 pub use rig_layout::{Escaped, base64_chunks};
 
+/// What joins the NUL-separated strings of a text `rest` field (argv): U+00A0, IG's
+/// `ArgsSeparator`, which no shell word splitting produces, so boundaries survive.
+pub const ARG_SEPARATOR: &str = "\u{a0}";
+
 /// Rows of one datasource.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -99,9 +103,16 @@ impl Batch {
             self.len += 1;
             let tail = &record[raw..];
             if self.schema.field(rest).kind == FieldKind::Str {
-                // Trailing text is a NUL-separated list (argv): shown space-separated, as IG does.
+                // Trailing text is a NUL-separated list (argv): joined with U+00A0 (no-break
+                // space) as IG's trace_exec does, so `echo "a b" c` keeps its argument boundaries.
                 let tail = tail.strip_suffix(b"\0").unwrap_or(tail);
-                let joined: Vec<u8> = tail.iter().map(|&c| if c == 0 { b' ' } else { c }).collect();
+                let mut joined = Vec::with_capacity(tail.len() + tail.len() / 8);
+                for &c in tail {
+                    match c {
+                        0 => joined.extend_from_slice(ARG_SEPARATOR.as_bytes()),
+                        c => joined.push(c),
+                    }
+                }
                 self.set_heap(row, rest, &joined);
             } else {
                 self.set_heap(row, rest, tail);
@@ -126,7 +137,11 @@ impl Batch {
             .rows
             .get_mut(row * rs..(row + 1) * rs)
             .is_some_and(|r| rig_layout::write_slot(r, slot as usize, off, value.len() as u32));
-        assert!(written, "row {row} or the slot of field {} is out of range", self.schema.field(field).name);
+        assert!(
+            written,
+            "row {row} or the slot of field {} is out of range",
+            self.schema.field(field).name
+        );
     }
 
     /// Makes `row`'s value of a heap-backed field the same heap bytes as `from`'s, without
@@ -251,7 +266,11 @@ fn heap_slots(schema: &Schema) -> impl Iterator<Item = u32> + '_ {
 /// Decodes bytes of a given kind. Inline text stops at the first NUL; text that is not UTF-8
 /// decodes to its longest valid prefix (show it whole with [`rig_layout::Escaped`]).
 pub fn decode(kind: FieldKind, b: &[u8], inline: bool) -> Value<'_> {
-    let b = if inline && kind == FieldKind::Str { rig_layout::text_end(b) } else { b };
+    let b = if inline && kind == FieldKind::Str {
+        rig_layout::text_end(b)
+    } else {
+        b
+    };
     rig_layout::decode(kind, b)
 }
 

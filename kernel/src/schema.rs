@@ -101,6 +101,19 @@ pub enum Special {
     Duration,
     /// `gadget_kernel_stack`: a stack id.
     KernelStack,
+    /// `union gadget_ip_addr_t`: 16 bytes, an IPv4 address in the first 4 (network order) or IPv6.
+    IpAddr,
+    /// `struct gadget_l3endpoint_t`, shown as its address.
+    L3Endpoint,
+    /// `struct gadget_l4endpoint_t`, shown as `addr:port`.
+    L4Endpoint,
+    /// An IP protocol number (`proto_raw` of an L4 endpoint), shown as `TCP`, `UDP`, ….
+    Protocol,
+    /// `struct gadget_user_stack`: a stack id and the process it belongs to.
+    UserStack,
+    /// NUL-separated strings in a `char` array beside its `<name>_size` (IG's trace_exec
+    /// `args`), shown joined by U+00A0 as IG's trace_exec does.
+    ArgList,
     /// A C enum: value → enumerator name.
     Enum(Arc<EnumDef>),
     /// Any other `gadget_*` typedef, kept as a tag only.

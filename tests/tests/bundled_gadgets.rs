@@ -28,7 +28,8 @@ fn trace_exec_shows_an_exec_of_true_with_its_context() {
         u64::from(std::process::id()),
         "ppid is this test"
     );
-    assert_eq!(ev["args"], "/bin/true rig-e2e-arg");
+    // Arguments are joined with U+00A0 as IG does (see tests/tests/special_types.rs).
+    assert_eq!(ev["args"], "/bin/true\u{a0}rig-e2e-arg");
     assert!(ev["proc"]["mntns_id"].as_u64().unwrap() > 0);
     assert_eq!(ev["proc"]["creds"]["uid"], 0);
     assert_eq!(ev["proc"]["creds"]["user"], "root");

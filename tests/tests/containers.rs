@@ -29,10 +29,12 @@ fn start(c: &Containerd, timeout: &str, extra: &[&str]) -> RigRun {
 }
 
 /// The events whose command line contains `needle` (not the host's `ctr task exec …` naming it).
+/// The events whose `args` contain `needle` (arguments are separated by U+00A0, as IG separates
+/// them; `needle` is written with plain spaces).
 fn with_args<'a>(events: &'a [Value], needle: &str) -> Vec<&'a Value> {
     events
         .iter()
-        .filter(|e| e["args"].as_str().is_some_and(|a| a.contains(needle)))
+        .filter(|e| e["args"].as_str().is_some_and(|a| a.replace('\u{a0}', " ").contains(needle)))
         .filter(|e| e["proc"]["comm"].as_str() != Some("ctr"))
         .collect()
 }

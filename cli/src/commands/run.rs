@@ -265,6 +265,13 @@ fn gadget_command(name: &str, gadget: &Gadget) -> Result<clap::Command, ParamFla
             .disable_help_flag(true)
             .about(gadget.metadata.description.clone()),
     );
+    if gadget
+        .datasources
+        .iter()
+        .any(|d| matches!(d.kind, rig_host::ebpf::DatasourceKind::MapIter { .. }))
+    {
+        cmd = cmd.args(map_fetch_flags());
+    }
     check_param_keys(gadget, &cmd)?;
     for p in &gadget.params {
         let mut help = format!("{} [{}]", p.description, p.type_name());
@@ -284,6 +291,43 @@ fn gadget_command(name: &str, gadget: &Gadget) -> Result<clap::Command, ParamFla
         cmd = cmd.arg(arg);
     }
     Ok(cmd)
+}
+
+/// IG's map iterator flags, offered when the gadget has a `GADGET_MAPITER`.
+fn map_fetch_flags() -> Vec<Arg> {
+    let heading = "Map iterators";
+    vec![
+        Arg::new("map-fetch-interval")
+            .long("map-fetch-interval")
+            .value_parser(|s: &str| match s.trim() {
+                "0" => Ok(Duration::ZERO),
+                t => parse_duration(t),
+            })
+            .help_heading(heading)
+            .help("Interval in which to fetch (and empty) the gadget's maps: 500ms, 2s; 0 = only once or at the end (default 1000ms)"),
+        Arg::new("map-fetch-count")
+            .long("map-fetch-count")
+            .value_parser(|s: &str| {
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{} must be a whole number ≥ 0", quote(s, 40)))
+            })
+            .help_heading(heading)
+            .help("Number of map fetches before the run ends; 0 = unlimited (default 0)"),
+    ]
+}
+
+/// The map iterator flags' values (absent when the gadget has no map iterator).
+fn map_fetch(m: &ArgMatches) -> rig_host::run::MapFetchOptions {
+    let has = |id: &str| m.ids().any(|i| i.as_str() == id);
+    rig_host::run::MapFetchOptions {
+        interval: has("map-fetch-interval")
+            .then(|| m.get_one::<Duration>("map-fetch-interval").copied())
+            .flatten(),
+        count: has("map-fetch-count")
+            .then(|| m.get_one::<u64>("map-fetch-count").copied())
+            .flatten(),
+    }
 }
 
 fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Result<RunOptions> {
@@ -314,6 +358,7 @@ fn options(gadget: &Gadget, m: &ArgMatches, images: ImageOptions) -> anyhow::Res
         // Discovery starts inside the runtime (see `execute`).
         containers: None,
         selector: super::select::SelectorArgs::from_matches(m)?,
+        map_fetch: map_fetch(m),
     })
 }
 

@@ -73,7 +73,19 @@ pub enum BtfKind {
     Datasec(Vec<u32>),
     /// A float of this many bytes.
     Float(u32),
-    /// A forward declaration, function, prototype or declaration tag.
+    /// A forward declaration of a struct or union (`union` is the BTF kind flag).
+    Fwd {
+        /// True for a forward-declared union.
+        union: bool,
+    },
+    /// A function prototype: return type and parameter types.
+    FuncProto {
+        /// Return type id (0 for `void`).
+        ret: u32,
+        /// Parameter type ids in order (0 for a trailing `...`).
+        params: Vec<u32>,
+    },
+    /// A function or declaration tag.
     Other,
 }
 
@@ -134,6 +146,8 @@ pub enum BtfError {
 #[derive(Debug, Clone)]
 pub struct Btf {
     types: Vec<BtfType>,
+    /// Pointer type id → pointee type id (kept beside [`BtfKind::Ptr`], which carries none).
+    pointees: std::collections::HashMap<u32, u32>,
 }
 
 struct Cursor<'a> {
@@ -179,6 +193,7 @@ impl Btf {
             name: String::new(),
             kind: BtfKind::Void,
         }];
+        let mut pointees = std::collections::HashMap::new();
         let mut c = Cursor {
             data: types_bytes,
             pos: 0,
@@ -207,7 +222,10 @@ impl Btf {
                         bool: e & 4 != 0,
                     }
                 }
-                2 => BtfKind::Ptr,
+                2 => {
+                    pointees.insert(id, size_or_type);
+                    BtfKind::Ptr
+                }
                 3 => {
                     let elem = next()?;
                     let _index = next()?;
@@ -266,21 +284,21 @@ impl Btf {
                         values,
                     }
                 }
-                7 | 12 | 18 => {
-                    if (info >> 24) & 0x1f == 18 {
-                        BtfKind::Modifier(size_or_type)
-                    } else {
-                        BtfKind::Other
-                    }
-                }
+                7 => BtfKind::Fwd { union: kind_flag },
+                12 => BtfKind::Other,
+                18 => BtfKind::Modifier(size_or_type),
                 8 => BtfKind::Typedef(size_or_type),
                 9..=11 => BtfKind::Modifier(size_or_type),
                 13 => {
+                    let mut params = Vec::with_capacity(vlen as usize);
                     for _ in 0..vlen {
                         next()?;
-                        next()?;
+                        params.push(next()?);
                     }
-                    BtfKind::Other
+                    BtfKind::FuncProto {
+                        ret: size_or_type,
+                        params,
+                    }
                 }
                 14 => {
                     next()?;
@@ -304,7 +322,12 @@ impl Btf {
             };
             types.push(BtfType { name, kind });
         }
-        Ok(Self { types })
+        Ok(Self { types, pointees })
+    }
+
+    /// What a pointer type points to (`None` when `id` is not a pointer).
+    pub fn pointee(&self, id: u32) -> Option<u32> {
+        self.pointees.get(&id).copied()
     }
 
     /// The type behind an id (`void` for out-of-range ids).
@@ -422,6 +445,24 @@ impl Btf {
             _ => BTreeMap::new(),
         }
     }
+}
+
+impl Btf {
+    /// Every type with its id, in id order (`void`, id 0, first).
+    pub fn ids(&self) -> impl Iterator<Item = (u32, &BtfType)> {
+        (0u32..).zip(&self.types)
+    }
+}
+
+/// The string at offset `off` of the string section of the raw `.BTF` bytes `data` (how
+/// `.BTF.ext` records name the ELF sections they refer to); `None` when the header is malformed
+/// or the offset lies past the section.
+pub fn string_at(data: &[u8], off: u32) -> Option<String> {
+    let word = |at: usize| Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize);
+    let (hdr_len, str_off, str_len) = (word(4)?, word(16)?, word(20)?);
+    let start = hdr_len.checked_add(str_off)?;
+    let strings = data.get(start..start.checked_add(str_len)?)?;
+    ((off as usize) < strings.len()).then(|| read_str(strings, off))
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ use rig_kernel::schema::{Derivation, EnumDef, FieldId, FieldKind, Schema, Schema
 
 use super::btf::{Btf, BtfError, BtfKind, MAX_DEPTH};
 
+mod special;
+
+use special::{IP_ADDR_SIZE, IP_ADDR_TYPE, arg_lists, struct_special};
+
 /// Most fields one datasource may have (a struct of structs of arrays can multiply quickly).
 pub const MAX_FIELDS: usize = 4096;
 
@@ -109,6 +113,8 @@ struct Walker<'a> {
     companions: Vec<(FieldId, String, Special)>,
     /// Bit-fields skipped (warned about once at the end).
     skipped: Vec<String>,
+    /// Fields left out of the default columns (an endpoint's parts), set once all exist.
+    columns_hidden: Vec<String>,
 }
 
 impl Walker<'_> {
@@ -147,11 +153,26 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn member(&mut self, name: &str, anonymous: bool, type_id: u32, offset: u32, depth: usize) -> Result<(), LayoutError> {
+    fn member(
+        &mut self,
+        name: &str,
+        anonymous: bool,
+        type_id: u32,
+        offset: u32,
+        depth: usize,
+    ) -> Result<(), LayoutError> {
         let (base, typedefs) = self.btf.resolve(type_id).map_err(|e| self.btf_err(e))?;
-        let special = typedefs.iter().find_map(|t| special_of(t));
         let ty = self.btf.get(base);
+        let ip_union = matches!(ty.kind, BtfKind::Struct { union: true, .. }) && ty.name == IP_ADDR_TYPE;
+        let special = match ip_union {
+            true => Some(Special::IpAddr),
+            false => typedefs.iter().find_map(|t| special_of(t)),
+        };
         let (kind, size, enum_def) = match &ty.kind {
+            BtfKind::Struct { .. } if ip_union => (FieldKind::Bytes, IP_ADDR_SIZE, None),
+            BtfKind::Struct { .. } if struct_special(&ty.name).is_some() && !name.is_empty() => {
+                return self.special_struct(name, base, offset, depth);
+            }
             BtfKind::Struct { .. } => {
                 let prefix = if anonymous && name.is_empty() {
                     String::new()
@@ -182,6 +203,12 @@ impl Walker<'_> {
             BtfKind::Array { elem, .. } => {
                 let size = self.btf.size_of(base).map_err(|e| self.btf_err(e))?.unwrap_or(0);
                 let (eb, etd) = self.btf.resolve(*elem).map_err(|e| self.btf_err(e))?;
+                if let Some(t) = etd
+                    .iter()
+                    .find(|t| rig_kernel::format::histogram::slot_size(t).is_some())
+                {
+                    return self.histogram(name, offset, size, (*t).to_owned());
+                }
                 let is_char = matches!(self.btf.get(eb).kind, BtfKind::Int { size: 1, .. })
                     && (self.btf.get(eb).name == "char" || etd.iter().any(|t| t.contains("comm")));
                 (if is_char { FieldKind::Str } else { FieldKind::Bytes }, size, None)
@@ -199,6 +226,8 @@ impl Walker<'_> {
         let f = self.b.field_mut(id);
         if let Some(t) = typedefs.iter().find(|t| t.starts_with("gadget_")) {
             f.tags.push(format!("type:{t}"));
+        } else if ip_union {
+            f.tags.push(format!("type:{IP_ADDR_TYPE}"));
         }
         if name.rsplit('.').next().is_some_and(|n| n.starts_with("__")) {
             f.hidden = true;
@@ -223,6 +252,8 @@ impl Walker<'_> {
             | Special::FileFlags
             | Special::Bytes
             | Special::Duration
+            | Special::KernelStack
+            | Special::IpAddr
             | Special::Enum(_) => {
                 // `x_raw` keeps its name and gets `x`; a plain `x` becomes `x_raw` and `x` the text.
                 f.hidden = true;
@@ -239,6 +270,32 @@ impl Walker<'_> {
         if let Some(c) = companion {
             self.companions.push((id, c, special));
         }
+        Ok(())
+    }
+}
+
+impl Walker<'_> {
+    /// An array of `gadget_histogram_slot__*`: the slots stay raw bytes (`x_raw`, hidden) and
+    /// the companion `x` is filled with the histogram by the formatter (bars as text; the
+    /// JSON and YAML sinks write IG's `{unit, intervals}` object for it).
+    fn histogram(&mut self, name: &str, offset: u32, size: u32, typedef: String) -> Result<(), LayoutError> {
+        self.fields += 1;
+        if self.fields > MAX_FIELDS {
+            return Err(LayoutError::TooManyFields {
+                datasource: self.datasource.to_owned(),
+                name: self.struct_name.to_owned(),
+            });
+        }
+        let (raw, companion) = match name.strip_suffix("_raw") {
+            Some(base) => (name.to_owned(), base.to_owned()),
+            None => (format!("{name}_raw"), name.to_owned()),
+        };
+        let id = self.b.inline(raw, FieldKind::Bytes, offset, size);
+        let f = self.b.field_mut(id);
+        f.tags.push(format!("type:{typedef}"));
+        f.hidden = true;
+        f.special = Some(Special::Other(typedef.clone()));
+        self.companions.push((id, companion, Special::Other(typedef)));
         Ok(())
     }
 }
@@ -287,34 +344,55 @@ pub fn schema_from_btf(
     struct_name: &str,
     meta: Option<&DatasourceMetadata>,
 ) -> Result<Arc<Schema>, LayoutError> {
-    let sid = btf.find_struct(struct_name).ok_or_else(|| LayoutError::NoStruct {
+    schema_from_structs(btf, datasource, &[struct_name], meta)
+}
+
+/// Builds the schema of a datasource whose record is several BTF structs back to back (a map
+/// iterator's row: the key struct, then the value struct at the key's size), their members
+/// flattened under their own names, as IG does.
+pub fn schema_from_structs(
+    btf: &Btf,
+    datasource: &str,
+    struct_names: &[&str],
+    meta: Option<&DatasourceMetadata>,
+) -> Result<Arc<Schema>, LayoutError> {
+    let btf_err = |source| LayoutError::Btf {
         datasource: datasource.to_owned(),
-        name: struct_name.to_owned(),
-    })?;
-    let raw_size = btf
-        .size_of(sid)
-        .map_err(|source| LayoutError::Btf {
+        source,
+    };
+    let mut parts = Vec::with_capacity(struct_names.len());
+    let mut raw_size: u32 = 0;
+    for name in struct_names {
+        let sid = btf.find_struct(name).ok_or_else(|| LayoutError::NoStruct {
             datasource: datasource.to_owned(),
-            source,
-        })?
-        .unwrap_or(0);
+            name: (*name).to_owned(),
+        })?;
+        let size = btf.size_of(sid).map_err(btf_err)?.unwrap_or(0);
+        parts.push((sid, raw_size));
+        raw_size = raw_size.saturating_add(size);
+    }
+    let struct_name = struct_names.join("+");
     if raw_size > MAX_RECORD_SIZE {
         return Err(LayoutError::TooLarge {
             datasource: datasource.to_owned(),
-            name: struct_name.to_owned(),
+            name: struct_name,
             size: raw_size,
         });
     }
     let mut w = Walker {
         btf,
         datasource,
-        struct_name,
+        struct_name: &struct_name,
         b: SchemaBuilder::new(datasource, raw_size),
         fields: 0,
         companions: Vec::new(),
         skipped: Vec::new(),
+        columns_hidden: Vec::new(),
     };
-    w.walk(sid, "", 0, 0)?;
+    for (sid, offset) in parts {
+        // Below MAX_RECORD_SIZE, so the bit offset fits u32.
+        w.walk(sid, "", offset * 8, 0)?;
+    }
     if !w.skipped.is_empty() {
         tracing::warn!(
             datasource,
@@ -323,7 +401,12 @@ pub fn schema_from_btf(
             name_list(&w.skipped)
         );
     }
-    let Walker { mut b, companions, .. } = w;
+    let Walker {
+        mut b,
+        companions,
+        columns_hidden,
+        ..
+    } = w;
     for (source, name, special) in companions {
         // A gadget may declare both `x_raw` and its own `x`: keep the gadget's field.
         if b.find(&name).is_some() {
@@ -332,6 +415,14 @@ pub fn schema_from_btf(
         let id = b.heap(name, FieldKind::Str);
         let f = b.field_mut(id);
         f.derived = Some(Derivation { source, special });
+    }
+    arg_lists(&mut b);
+    for name in columns_hidden {
+        if let Some(id) = b.find(&name) {
+            b.field_mut(id)
+                .annotations
+                .insert("columns.hidden".into(), "true".into());
+        }
     }
     // Events that name a namespace get the container and Kubernetes fields (IG's runtime.*, k8s.*).
     let has_namespace = b
@@ -389,7 +480,10 @@ mod tests {
         let mut t = Vec::new();
         push(&mut t, &[1, (4 << 24) | 1, 8, 6, 1, 0]); // 1: struct self { struct self m; }
         let mut data = Vec::new();
-        push(&mut data, &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32]);
+        push(
+            &mut data,
+            &[0x0001_eb9f, 24, 0, t.len() as u32, t.len() as u32, strings.len() as u32],
+        );
         data.extend_from_slice(&t);
         data.extend_from_slice(&strings);
         let btf = Btf::parse(&data).unwrap();

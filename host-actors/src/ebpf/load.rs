@@ -2,7 +2,8 @@
 //!
 //! aya does the heavy lifting (CO-RE against the kernel BTF, map creation, verification); this
 //! module decides what each ELF section means (`tracepoint/<cat>/<name>`, `raw_tp/<tp>`,
-//! `tp_btf/<tp>`, `iter/<type>`, …) and turns every failure into an error that names the program,
+//! `tp_btf/<tp>`, `iter/<type>`; socket filters, classifiers, uprobes and perf events through
+//! [`super::attach`]) and turns every failure into an error that names the program,
 //! its section and the kernel's reason, keeping the verifier log. Everything loaded is owned by
 //! [`Loaded`]: dropping it detaches and unloads all of it, which is how a run cleans up on every
 //! path, including errors half-way through attaching.
@@ -10,7 +11,7 @@
 //! A verifier log can run to megabytes: [`LoadError::Verifier`] keeps all of it (as aya does) and
 //! writes it to `<cache dir>/verifier/<program>-<time>.log`, but prints only the kernel's verdict
 //! and the log's last [`LOG_TAIL_LINES`] lines (at most [`LOG_TAIL_BYTES`]) with that file's path.
-//! Hints ("kprobes are not available", "this kernel refuses fentry") are chosen from the OS error
+//! Hints ("kprobes are not available", "lsm programs are refused by this kernel") are chosen from the OS error
 //! number of the failure, never by matching its text.
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use aya::programs::{Iter, Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfLoader};
 
+use super::attach::{self, AttachError, AttachOptions, Attachments, Outcome};
 use super::core_btf;
 use super::object::{GadgetObject, ProgramSpec};
 
@@ -61,9 +63,47 @@ pub enum LoadError {
         /// The kernel's reason, with a hint.
         reason: String,
     },
+    /// The object's `.kconfig` externs could not be resolved.
+    #[error("{path}: {source}")]
+    Kconfig {
+        /// The object.
+        path: String,
+        /// Why.
+        #[source]
+        source: super::kconfig::KconfigError,
+    },
+    /// `bpf_core_type_matches()` relocations could not be resolved.
+    #[error("{path}: {source}")]
+    TypeMatch {
+        /// The object.
+        path: String,
+        /// Why.
+        #[source]
+        source: super::type_match::TypeMatchError,
+    },
+    /// A socket filter, classifier, uprobe or perf-event program could not be attached.
+    #[error("program {program} (section {section}) cannot attach: {source}")]
+    Hook {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+        /// Why.
+        #[source]
+        source: AttachError,
+    },
+    /// Every program of the object was skipped (uprobes whose libraries are missing).
+    #[error("{path}: no program attached: {}", reasons.join("; "))]
+    NothingAttached {
+        /// The object.
+        path: String,
+        /// Why each was skipped (program, section, reason).
+        reasons: Vec<String>,
+    },
     /// A section rig does not know how to attach.
     #[error(
-        "program {program}: section {} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/)", rig_kernel::input::quote(section, 120)
+        "program {program}: section {} is not an attach point rig supports (tracepoint/, raw_tp/, tp_btf/, iter/, socket, classifier/ingress|egress/, uprobe/, uretprobe/, perf_event/)",
+        rig_kernel::input::quote(section, 120)
     )]
     UnsupportedSection {
         /// The program.
@@ -106,7 +146,13 @@ fn save_log(program: &str, log: &str) -> Option<PathBuf> {
     let safe: String = program
         .chars()
         .take(64)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -164,6 +210,8 @@ pub struct Loaded {
     pub ebpf: Ebpf,
     /// The kernel BTF, read on first use (iterator programs loaded later need it).
     kernel_btf: KernelBtf,
+    /// Raw sockets, TCX links and dispatchers of networking programs.
+    _attachments: Attachments,
 }
 
 /// The whole kernel BTF, parsed at most once and only when something needs it: `tp_btf`,
@@ -183,7 +231,10 @@ impl KernelBtf {
 /// True for sections whose programs are loaded against a kernel type (and so need its BTF).
 fn needs_kernel_btf(section: &str) -> bool {
     let kind = section.split('/').next().unwrap_or_default();
-    matches!(kind.trim_end_matches(".s"), "tp_btf" | "fentry" | "fexit" | "fmod_ret" | "lsm")
+    matches!(
+        kind.trim_end_matches(".s"),
+        "tp_btf" | "fentry" | "fexit" | "fmod_ret" | "lsm"
+    )
 }
 
 /// Mounts tracefs at `/sys/kernel/tracing` when neither it nor debugfs's copy is there: fresh
@@ -214,6 +265,38 @@ fn ensure_tracefs() {
     }
 }
 
+/// The magic number of a bpffs in `statfs(2)`.
+const BPF_FS_MAGIC: libc::__fsword_t = 0xcafe_4a11;
+
+/// Mounts a bpffs at `/sys/fs/bpf` when an object pins maps by name (`LIBBPF_PIN_BY_NAME`, as
+/// IG's GPU bridge maps are) and none is mounted there: aya, like libbpf, pins them in that
+/// directory, and a machine booted without systemd often lacks it.
+fn ensure_bpffs(bytes: &[u8]) {
+    let pins = bytes.windows(9).any(|w| w == b"\0pinning\0");
+    if !pins {
+        return;
+    }
+    let target = c"/sys/fs/bpf";
+    // SAFETY: statfs fills the zeroed struct; the path is a valid C string.
+    let is_bpffs = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(target.as_ptr(), &mut st) == 0 && st.f_type == BPF_FS_MAGIC
+    };
+    if is_bpffs {
+        return;
+    }
+    // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe { libc::mount(c"bpf".as_ptr(), target.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        tracing::warn!(
+            "the object pins maps by name but no bpffs is mounted at /sys/fs/bpf and mounting one failed: {}",
+            std::io::Error::last_os_error()
+        );
+    } else {
+        tracing::info!("mounted a bpffs at /sys/fs/bpf (the object pins maps by name)");
+    }
+}
+
 /// Loads `object` with the given parameter bytes (variable → value) and attaches every program
 /// except iterators, which snapshots attach on demand.
 ///
@@ -235,7 +318,35 @@ pub fn load_pinned(
     params: &BTreeMap<String, Vec<u8>>,
     pins: &[(&str, &std::path::Path)],
 ) -> Result<Loaded, LoadError> {
+    load_with_options(object, params, pins, &AttachOptions::default())
+}
+
+/// [`load_pinned`], with where networking programs attach and how perf events sample.
+pub fn load_with_options(
+    object: &GadgetObject,
+    params: &BTreeMap<String, Vec<u8>>,
+    pins: &[(&str, &std::path::Path)],
+    opts: &AttachOptions,
+) -> Result<Loaded, LoadError> {
     ensure_tracefs();
+    ensure_bpffs(&object.bytes);
+    let patched: GadgetObject;
+    let object = match super::type_match::resolve(&object.bytes) {
+        Ok(std::borrow::Cow::Borrowed(_)) => object,
+        Ok(std::borrow::Cow::Owned(bytes)) => {
+            patched = GadgetObject {
+                bytes,
+                ..object.clone()
+            };
+            &patched
+        }
+        Err(source) => {
+            return Err(LoadError::TypeMatch {
+                path: object.path.clone(),
+                source,
+            });
+        }
+    };
     let kernel_btf = KernelBtf::default();
     let minimal = std::thread::scope(|s| {
         if object.programs.iter().any(|p| needs_kernel_btf(&p.section)) {
@@ -246,20 +357,39 @@ pub fn load_pinned(
         core_btf::minimal(&object.bytes)
     });
     if let Some(min) = &minimal {
-        match load_with(object, params, pins, min, &kernel_btf) {
-            Ok(ebpf) => return Ok(Loaded { ebpf, kernel_btf }),
-            Err(e @ (LoadError::Attach { .. } | LoadError::UnsupportedSection { .. } | LoadError::KernelBtf(_))) => {
+        match load_with(object, params, pins, min, &kernel_btf, opts) {
+            Ok((ebpf, attachments)) => {
+                return Ok(Loaded {
+                    ebpf,
+                    kernel_btf,
+                    _attachments: attachments,
+                });
+            }
+            Err(
+                e @ (LoadError::Attach { .. }
+                | LoadError::Hook { .. }
+                | LoadError::NothingAttached { .. }
+                | LoadError::Kconfig { .. }
+                | LoadError::UnsupportedSection { .. }
+                | LoadError::KernelBtf(_)),
+            ) => {
                 return Err(e);
             }
-            Err(e) => tracing::debug!(error = %e, "load against the minimal CO-RE BTF failed; retrying with the kernel's"),
+            Err(e) => {
+                tracing::debug!(error = %e, "load against the minimal CO-RE BTF failed; retrying with the kernel's")
+            }
         }
     }
-    let ebpf = load_with(object, params, pins, kernel_btf.get()?, &kernel_btf)?;
+    let (ebpf, attachments) = load_with(object, params, pins, kernel_btf.get()?, &kernel_btf, opts)?;
     if minimal.is_some() {
         // The whole BTF served where the minimal one did not: do not use that one again.
         core_btf::forget(&object.bytes);
     }
-    Ok(Loaded { ebpf, kernel_btf })
+    Ok(Loaded {
+        ebpf,
+        kernel_btf,
+        _attachments: attachments,
+    })
 }
 
 /// One attempt: relocate against `target`, verify every program, attach them in order.
@@ -269,7 +399,8 @@ fn load_with(
     pins: &[(&str, &std::path::Path)],
     target: &Btf,
     kernel_btf: &KernelBtf,
-) -> Result<Ebpf, LoadError> {
+    opts: &AttachOptions,
+) -> Result<(Ebpf, Attachments), LoadError> {
     let mut loader = EbpfLoader::new();
     loader.btf(target);
     for (map, path) in pins {
@@ -278,16 +409,58 @@ fn load_with(
     for (var, bytes) in params {
         loader.override_global(var.as_str(), bytes.as_slice(), true);
     }
-    let mut ebpf = loader.load(&object.bytes).map_err(|e| LoadError::Object {
+    let bytes = super::kconfig::resolve(&object.bytes).map_err(|source| LoadError::Kconfig {
+        path: object.path.clone(),
+        source,
+    })?;
+    let bytes = attach::sections::for_aya(&bytes);
+    let mut ebpf = loader.load(&bytes).map_err(|e| LoadError::Object {
         path: object.path.clone(),
         reason: chain(&e),
     })?;
     verify_all(&mut ebpf, object, kernel_btf)?;
+    let mut attachments = Attachments::default();
+    let (mut attached, mut skipped) = (0usize, Vec::new());
     for spec in &object.programs {
         // A twin is attached through the program it duplicates, which alone was loaded.
-        if let Some(prog) = ebpf.program_mut(spec.twin_of.as_deref().unwrap_or(&spec.name)) {
+        let Some(prog) = ebpf.program_mut(spec.twin_of.as_deref().unwrap_or(&spec.name)) else {
+            continue;
+        };
+        if !attach::handles(prog) {
             attach(prog, &spec.name, &spec.section)?;
+            attached += 1;
+            continue;
         }
+        let hook_err = |source| LoadError::Hook {
+            program: spec.name.clone(),
+            section: spec.section.clone(),
+            source,
+        };
+        match attach::attach(prog, &spec.section, opts, &mut attachments).map_err(hook_err)? {
+            Outcome::Attached(at) => {
+                tracing::debug!(program = %spec.name, section = %spec.section, "attached to {at}");
+                attached += 1;
+            }
+            Outcome::Skipped(why) => {
+                tracing::debug!("program {} (section {}) skipped: {why}", spec.name, spec.section);
+                skipped.push(format!("program {} (section {}): {why}", spec.name, spec.section));
+            }
+        }
+    }
+    if attached > 0 && !skipped.is_empty() {
+        // IG skips these quietly; one line says how many, -vv says which and why.
+        let first = skipped.first().map(String::as_str).unwrap_or_default();
+        tracing::warn!(
+            "{} of {} program(s) skipped (uprobes whose library or symbol is not on this host), e.g. {first}",
+            skipped.len(),
+            skipped.len() + attached
+        );
+    }
+    if attached == 0 && !skipped.is_empty() {
+        return Err(LoadError::NothingAttached {
+            path: object.path.clone(),
+            reasons: skipped,
+        });
     }
     // A gadget always has a datasource (parsing refuses it otherwise); a helper program such as
     // the container hook has none, and must not read as the gadget being ready.
@@ -297,7 +470,7 @@ fn load_with(
         "gadget attached"
     };
     tracing::info!(object = %object.path, programs = object.programs.len(), "{what}");
-    Ok(ebpf)
+    Ok((ebpf, attachments))
 }
 
 /// Puts every program (iterators and twins aside) through the verifier, on up to one thread per
@@ -311,7 +484,9 @@ fn verify_all(ebpf: &mut Ebpf, object: &GadgetObject, kernel_btf: &KernelBtf) ->
         .filter(|(_, spec)| spec.twin_of.is_none())
         .filter_map(|(i, spec)| by_name.remove(spec.name.as_str()).map(|p| (i, spec, p)))
         .collect();
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(work.len());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(work.len());
     let queue = Mutex::new(work.into_iter());
     let failures = Mutex::new(Vec::new());
     let next = || queue.lock().unwrap_or_else(PoisonError::into_inner).next();
@@ -338,7 +513,14 @@ fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
         ProgramError::LoadError { verifier_log, .. } => Some(verifier_log.to_string()).filter(|l| !l.trim().is_empty()),
         _ => None,
     };
-    let reason = chain(&e);
+    let reason = match &e {
+        // aya's text ends "Verifier output: " with nothing after it when the kernel refused the
+        // program before verifying it: say what failed instead.
+        ProgramError::LoadError { io_error, .. } if verifier_log.is_none() => {
+            format!("the kernel refused to load it (bpf BPF_PROG_LOAD: {io_error}, no verifier output)")
+        }
+        _ => chain(&e),
+    };
     let hint = hint(section, &e);
     if !hint.is_empty() {
         return LoadError::Attach {
@@ -357,6 +539,11 @@ fn verifier(program: &str, section: &str, e: ProgramError) -> LoadError {
     }
 }
 
+/// True for the OS errors a kernel that refuses a program type returns.
+fn refused(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | ENOTSUPP))
+}
+
 /// A hint for a failure, chosen from its OS error number (and aya's typed BTF lookup error).
 fn hint(section: &str, e: &ProgramError) -> &'static str {
     let kind = section.split('/').next().unwrap_or_default();
@@ -365,8 +552,21 @@ fn hint(section: &str, e: &ProgramError) -> &'static str {
         "kprobe" | "kretprobe" => {
             " (kprobes are not available on this kernel; use a tracepoint, raw_tp or tp_btf hook)"
         }
-        "fentry" | "fexit" | "lsm" | "fmod_ret" if matches!(errno, Some(libc::EPERM | libc::EACCES | libc::EOPNOTSUPP | ENOTSUPP)) => {
-            " (this kernel refuses fentry/fexit/lsm programs; use a tracepoint, raw_tp or tp_btf hook)"
+        "fentry" | "fentry.s" if refused(errno) => {
+            " (fentry programs are refused by this kernel, as are fexit and lsm; use a tracepoint, raw_tp or tp_btf hook)"
+        }
+        "fexit" | "fexit.s" if refused(errno) => {
+            " (fexit programs are refused by this kernel, as are fentry and lsm; use a tracepoint, raw_tp or tp_btf hook)"
+        }
+        "lsm" | "lsm.s" if refused(errno) => {
+            " (lsm programs are refused by this kernel, as are fentry and fexit; use a tracepoint, raw_tp or tp_btf hook)"
+        }
+        "fmod_ret" if refused(errno) => {
+            " (fmod_ret programs are refused by this kernel, as are fentry, fexit and lsm; use a tracepoint, raw_tp or tp_btf hook)"
+        }
+        "uprobe" | "uretprobe" if errno == Some(libc::ENOENT) => " (uprobes need tracefs and CONFIG_UPROBE_EVENTS)",
+        "perf_event" if errno == Some(libc::ENOENT) || errno == Some(libc::EOPNOTSUPP) => {
+            " (this kernel has no software CPU-clock perf event)"
         }
         "tracepoint" | "tp" if errno == Some(libc::ENOENT) => " (no such tracepoint on this kernel)",
         "raw_tp" | "raw_tracepoint" | "tp_btf" if errno == Some(libc::ENOENT) || unknown_btf_target(e) => {
@@ -391,6 +591,10 @@ fn verify(prog: &mut Program, name: &str, section: &str, kernel_btf: &KernelBtf)
         Program::FEntry(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
         Program::FExit(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
         Program::Lsm(p) => p.load(target, kernel_btf.get()?).map_err(load_err),
+        Program::SocketFilter(p) => p.load().map_err(load_err),
+        Program::SchedClassifier(p) => p.load().map_err(load_err),
+        Program::UProbe(p) => p.load().map_err(load_err),
+        Program::PerfEvent(p) => p.load().map_err(load_err),
         Program::Iter(_) => Ok(()),
         _ => Err(LoadError::UnsupportedSection {
             program: name.into(),
@@ -499,7 +703,11 @@ mod tests {
                 let msg = e.to_string();
                 assert!(msg.contains(section), "{msg}");
                 assert!(msg.contains("rig_prog"), "{msg}");
-                assert!(msg.contains("this kernel refuses fentry/fexit/lsm programs"), "{msg}");
+                let kind = section.split('/').next().unwrap_or_default();
+                assert!(
+                    msg.contains(&format!("{kind} programs are refused by this kernel")),
+                    "{msg}"
+                );
             }
         }
         let msg = verifier("rig_prog", "lsm/file_open", syscall(libc::EPERM)).to_string();

@@ -133,7 +133,11 @@ pub enum ObjectError {
         var: String,
     },
     /// A tracer reads a ring buffer the object does not define.
-    #[error("{path}: tracer {} reads map {}, which the object does not define (its maps: {maps})", quote(tracer, 64), quote(map, 64))]
+    #[error(
+        "{path}: tracer {} reads map {}, which the object does not define (its maps: {maps})",
+        quote(tracer, 64),
+        quote(map, 64)
+    )]
     MissingMap {
         /// The object.
         path: String,
@@ -153,7 +157,9 @@ pub enum ObjectError {
         name: String,
     },
     /// The object declares no datasource.
-    #[error("{path}: declares no GADGET_TRACER, GADGET_SNAPSHOTTER or GADGET_MAPITER")]
+    #[error(
+        "{path}: declares no GADGET_TRACER, GADGET_SNAPSHOTTER or GADGET_MAPITER, so it would show nothing (IG gadgets whose events one of IG's Go operators collects, such as traceloop, are operator-driven: rig does not implement those operators)"
+    )]
     NoDatasource {
         /// The object.
         path: String,
@@ -390,7 +396,11 @@ impl GadgetObject {
                     path: self.path.clone(),
                     tracer: t.name.clone(),
                     map: t.map.clone(),
-                    maps: if maps.is_empty() { "none".into() } else { name_list(&maps) },
+                    maps: if maps.is_empty() {
+                        "none".into()
+                    } else {
+                        name_list(&maps)
+                    },
                 });
             }
         }

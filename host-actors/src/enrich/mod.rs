@@ -1,3 +1,6 @@
-//! Host context added to events: user and group names now, containers and Kubernetes next.
+//! Host context added to events: user and group names, symbolised kernel and user stacks.
 
+pub mod kallsyms;
+pub mod stacks;
+pub mod symbolizer;
 pub mod users;

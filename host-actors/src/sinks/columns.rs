@@ -84,7 +84,16 @@ struct Column {
 #[derive(Debug, Clone)]
 pub(super) struct ColumnsLayout {
     columns: Vec<Column>,
+    /// Histograms: printed under their row as IG's multi-line table, not in a cell.
+    blocks: Vec<FieldId>,
     header: Vec<u8>,
+}
+
+/// A histogram companion (its text is a multi-line table).
+fn is_block(f: &rig_kernel::Field) -> bool {
+    f.derived.as_ref().is_some_and(|d| {
+        matches!(&d.special, rig_kernel::Special::Other(t) if rig_kernel::format::histogram::slot_size(t).is_some())
+    })
 }
 
 /// A field's column setting: its own annotation, else its template's.
@@ -134,8 +143,13 @@ impl ColumnsLayout {
     /// Decides every column's geometry and renders the header line.
     pub(super) fn new(schema: &Schema, fields: &[FieldId]) -> Self {
         let mut columns = Vec::with_capacity(fields.len());
+        let mut blocks = Vec::new();
         for &id in fields {
             let f = schema.field(id);
+            if is_block(f) {
+                blocks.push(id);
+                continue;
+            }
             let a = &f.annotations;
             if let Some(t) = a.get("template")
                 && !TEMPLATES.iter().any(|(name, _)| name == t)
@@ -175,7 +189,7 @@ impl ColumnsLayout {
                 text: (f.kind == FieldKind::Str).then_some(matches!(f.storage, Storage::Inline { .. })),
             });
         }
-        let names: Vec<&str> = fields.iter().map(|id| schema.field(*id).name.as_str()).collect();
+        let names: Vec<&str> = columns.iter().map(|c| schema.field(c.field).name.as_str()).collect();
         let mut header = Vec::new();
         for (i, (col, name)) in columns.iter().zip(header_names(&names)).enumerate() {
             if i > 0 {
@@ -184,7 +198,11 @@ impl ColumnsLayout {
             push_cell(&mut header, &name, col, i + 1 == columns.len());
         }
         header.push(b'\n');
-        Self { columns, header }
+        Self {
+            columns,
+            blocks,
+            header,
+        }
     }
 
     /// The header line, newline included.
@@ -206,6 +224,14 @@ impl ColumnsLayout {
             push_cell(out, text, col, i == last);
         }
         out.push(b'\n');
+        for &id in &self.blocks {
+            let text = text_str(batch.bytes(row, id), false, scratch);
+            if !text.is_empty() {
+                out.extend_from_slice(batch.schema().field(id).name.as_bytes());
+                out.push(b'\n');
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
     }
 }
 

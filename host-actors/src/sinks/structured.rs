@@ -53,6 +53,9 @@ struct Step {
     /// For a text field: `Some(inline)`, so its raw bytes are rendered (losslessly, invalid UTF-8
     /// as `\xNN`) instead of a `Value`'s UTF-8 prefix.
     text: Option<bool>,
+    /// For a histogram companion: its slots field, slot size and unit, written as IG's
+    /// `{"unit", "intervals"}` object (valid YAML flow too).
+    histogram: Option<(FieldId, usize, String)>,
 }
 
 /// The per-event output precomputed for a field selection.
@@ -122,6 +125,7 @@ impl Emitter {
             prefix: std::mem::take(&mut self.pending),
             field,
             text: None,
+            histogram: None,
         });
     }
 
@@ -199,6 +203,16 @@ impl Plan {
             if f.kind == FieldKind::Str {
                 step.text = Some(matches!(f.storage, Storage::Inline { .. }));
             }
+            step.histogram = f.derived.as_ref().and_then(|d| match &d.special {
+                rig_kernel::Special::Other(t) => rig_kernel::format::histogram::slot_size(t).map(|slot| {
+                    (
+                        d.source,
+                        slot,
+                        f.annotation("metrics.unit").unwrap_or_default().to_owned(),
+                    )
+                }),
+                _ => None,
+            });
         }
         if style != Style::Yaml {
             e.pending.push(b'\n');
@@ -214,6 +228,10 @@ impl Plan {
     pub(super) fn write_row(&self, batch: &Batch, row: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
         for step in &self.steps {
             out.extend_from_slice(&step.prefix);
+            if let Some((slots, slot, unit)) = &step.histogram {
+                rig_kernel::format::histogram::write_json(batch.bytes(row, *slots), *slot, unit, out);
+                continue;
+            }
             if let Some(inline) = step.text {
                 let cell = batch.bytes(row, step.field);
                 match self.style {

@@ -1,5 +1,6 @@
 //! Human-readable rendering of raw kernel values (errnos, signals, syscall
-//! numbers, open(2) flags, file modes, sizes, durations and timestamps).
+//! numbers, open(2) flags, file modes, sizes, durations, timestamps, IP addresses, endpoints
+//! and protocols).
 //!
 //! eBPF programs ship raw integers; operators and sinks turn them into the
 //! strings users expect (`ENOENT`, `SIGKILL`, `SYS_OPENAT`, `O_RDONLY|O_CLOEXEC`,
@@ -11,7 +12,9 @@
 
 mod errno;
 mod fs;
+pub mod histogram;
 mod human;
+mod net;
 mod signal;
 mod syscall;
 mod time;
@@ -19,6 +22,7 @@ mod time;
 pub use errno::{errno_from_name, errno_name, write_errno};
 pub use fs::{write_file_flags, write_file_mode};
 pub use human::{write_bytes, write_duration};
+pub use net::{write_endpoint, write_ip, write_protocol};
 pub use signal::{signal_from_name, signal_name, write_signal};
 pub use syscall::{syscall_from_name, syscall_name, write_syscall};
 pub use time::WallClock;
