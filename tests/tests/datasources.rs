@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rig_tests::{Execs, RigRun, repo, require_kernel, rig, utf8};
+use rig_tests::{Execs, RigOutput, RigRun, repo, require_kernel, rig, utf8};
 use serde_json::Value;
 
 /// A copy of `/bin/true` under a name no other process has (≤ 15 bytes: a whole comm), in a
@@ -45,6 +45,18 @@ impl Binary {
             })
             .collect()
     }
+
+    /// Runs `gadget` (JSON, 3 s, plus `extra` flags) while this binary runs `n` times; returns the
+    /// pids and rig's output. rig must succeed.
+    fn traced(&self, gadget: &str, extra: &[&str], n: usize) -> (Vec<u64>, RigOutput) {
+        let mut args = vec!["run", gadget, "-o", "json", "--timeout", "3"];
+        args.extend_from_slice(extra);
+        let run = RigRun::start(&args);
+        let pids = self.run(n);
+        let out = run.wait();
+        assert!(out.status.success(), "rig failed: {}", out.stderr);
+        (pids, out)
+    }
 }
 
 fn gadget(name: &str) -> String {
@@ -60,19 +72,7 @@ fn a_map_iterator_counts_every_exec_and_histograms_them() {
     require_kernel();
     let bin = Binary::new('m');
     let g = gadget("mapiter_exec");
-    let run = RigRun::start(&[
-        "run",
-        &g,
-        "-o",
-        "json",
-        "--timeout",
-        "3",
-        "--map-fetch-interval",
-        "500ms",
-    ]);
-    bin.run(5);
-    let out = run.wait();
-    assert!(out.status.success(), "rig failed: {}", out.stderr);
+    let (_, out) = bin.traced(&g, &["--map-fetch-interval", "500ms"], 5);
     let rows = out.json_lines();
     let mine = rows_of(&rows, &bin.comm);
     // Each fetch empties the map: the rows of all fetches add up to the execs.
@@ -209,10 +209,7 @@ fn a_tracer_and_a_map_iterator_of_one_gadget_both_emit_labelled_rows() {
     require_kernel();
     let bin = Binary::new('d');
     let g = gadget("multi_ds");
-    let run = RigRun::start(&["run", &g, "-o", "json", "--timeout", "3"]);
-    let pids = bin.run(4);
-    let out = run.wait();
-    assert!(out.status.success(), "rig failed: {}", out.stderr);
+    let (pids, out) = bin.traced(&g, &[], 4);
     let rows = out.json_lines();
     let mine = rows_of(&rows, &bin.comm);
     let events: Vec<&&Value> = mine.iter().filter(|r| r["datasource"] == "execs").collect();
@@ -242,10 +239,7 @@ fn a_tracer_on_a_perf_event_array_emits_every_event() {
     require_kernel();
     let bin = Binary::new('p');
     let g = gadget("perf_tracer");
-    let run = RigRun::start(&["run", &g, "-o", "json", "--timeout", "3"]);
-    let pids = bin.run(6);
-    let out = run.wait();
-    assert!(out.status.success(), "rig failed: {}", out.stderr);
+    let (pids, out) = bin.traced(&g, &[], 6);
     let rows = out.json_lines();
     let mine = rows_of(&rows, &bin.comm);
     assert_eq!(mine.len(), 6, "{mine:?}");
