@@ -27,6 +27,7 @@ use crate::ebpf::mapiter::{self, FetchPlan, MapIterSource};
 use crate::ebpf::params::ParamError;
 use crate::ebpf::source::{self, Emitter, SourceError, SourceStats, TracerBuffer};
 use crate::ebpf::{DatasourceKind, Gadget};
+use crate::enrich::sockets::{SOCKETS_MAP, SocketEnricher};
 use crate::graph::{self, BuildError, OperatorOptions, TerminalOptions};
 use crate::sinks::OutputFormat;
 use crate::wasm::OperatorHost;
@@ -262,9 +263,27 @@ pub async fn run(
             }
         }
     }
+    // A gadget reading `gadget_sockets` gets rig's socket enricher; without it (it failed to
+    // load) its packets are still shown, only not attributed to processes.
+    let mut sockets = if SocketEnricher::wanted(&gadget.object) {
+        SocketEnricher::load()
+            .inspect_err(|e| tracing::warn!("{e}; packets are not attributed to processes"))
+            .ok()
+    } else {
+        None
+    };
     let pin = keeper.as_ref().and_then(Keeper::pin_path);
-    let pins: Vec<(&str, &std::path::Path)> = pin.iter().map(|p| (filter::FILTER_MAP, p.as_path())).collect();
-    let mut loaded = match load::load_pinned(&gadget.object, &params, &pins) {
+    let sockets_pin = sockets.as_ref().and_then(SocketEnricher::pin_path);
+    let pins: Vec<(&str, &std::path::Path)> = pin
+        .iter()
+        .map(|p| (filter::FILTER_MAP, p.as_path()))
+        .chain(sockets_pin.iter().map(|p| (SOCKETS_MAP, p.as_path())))
+        .collect();
+    let loaded = load::load_pinned(&gadget.object, &params, &pins);
+    if let Some(s) = sockets.as_mut() {
+        s.unpin();
+    }
+    let mut loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             for l in lanes {
@@ -290,8 +309,10 @@ pub async fn run(
     };
     let result = run_sources(&mut loaded, &lanes, &plans, &stop_rx, &fail_tx).await;
     let lost = source::lost_samples(&loaded);
-    // Detach and unload before draining the graphs; the container hook goes after the gadget.
+    // Detach and unload before draining the graphs; the container hook and the socket enricher
+    // go after the gadget.
     drop(loaded);
+    drop(sockets);
     let containers = match keeping {
         Some(task) => {
             let abort = task.abort_handle();

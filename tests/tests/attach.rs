@@ -99,6 +99,19 @@ fn a_socket_filter_sees_a_udp_packet_to_a_port_the_test_chose() {
         events.iter().all(|e| e["dport"] == port),
         "the filter only reports the chosen port"
     );
+    // The socket enricher knows the sender: this test bound the socket (bind's exit recorded it),
+    // so the outgoing copy's local socket belongs to this process. Nobody listens on `port`, so
+    // the incoming copy's lookup finds no owner.
+    let sent = events
+        .iter()
+        .find(|e| e["ingress"] == 0)
+        .unwrap_or_else(|| panic!("no outgoing copy: {}", out.stdout));
+    assert_eq!(sent["owner_pid"], std::process::id(), "the owner is this test: {sent}");
+    assert!(
+        events.iter().filter(|e| e["ingress"] == 1).all(|e| e["owner_pid"] == 0),
+        "no owner for a port nobody bound: {}",
+        out.stdout
+    );
 }
 
 /// A private network namespace joined to this one by a veth pair; removed on drop.

@@ -81,41 +81,41 @@ pub enum FilterError {
     },
 }
 
-/// A private bpffs mount holding one pin; unmounted and removed on drop.
+/// A private bpffs mount holding one pin (the map `map`); unmounted and removed on drop. The
+/// socket enricher shares its map with the gadget the same way.
 #[derive(Debug)]
-struct PinDir {
+pub(crate) struct PinDir {
     dir: PathBuf,
+    map: &'static str,
     mounted: bool,
 }
 
 impl PinDir {
-    fn mount() -> Result<Self, FilterError> {
+    /// Mounts a fresh bpffs for a pin of `map`; the error names the directory.
+    pub(crate) fn mount(map: &'static str) -> Result<Self, (PathBuf, std::io::Error)> {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("rig-bpffs-{}-{n}", std::process::id()));
-        let err = |source| FilterError::Mount { path: dir.clone(), source };
-        std::fs::create_dir_all(&dir).map_err(err)?;
-        let mut pins = PinDir { dir, mounted: false };
-        let target = std::ffi::CString::new(pins.dir.as_os_str().as_encoded_bytes()).map_err(|e| {
-            FilterError::Mount {
-                path: pins.dir.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-            }
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|e| (dir.clone(), e))?;
+        let mut pins = PinDir {
+            dir,
+            map,
+            mounted: false,
+        };
+        let target = std::ffi::CString::new(pins.dir.as_os_str().as_encoded_bytes())
+            .map_err(|e| (pins.dir.clone(), std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
         // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call.
         let rc = unsafe { libc::mount(c"bpf".as_ptr(), target.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
         if rc != 0 {
-            return Err(FilterError::Mount {
-                path: pins.dir.clone(),
-                source: std::io::Error::last_os_error(),
-            });
+            return Err((pins.dir.clone(), std::io::Error::last_os_error()));
         }
         pins.mounted = true;
         Ok(pins)
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.join(FILTER_MAP)
+    /// Where the map is (to be) pinned.
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.join(self.map)
     }
 }
 
@@ -192,7 +192,7 @@ impl ContainerFilter {
             source,
         })?;
         let object = GadgetObject::parse_helper(bytes, &obj_path.display().to_string())?;
-        let pins = PinDir::mount()?;
+        let pins = PinDir::mount(FILTER_MAP).map_err(|(path, source)| FilterError::Mount { path, source })?;
         let pin = pins.path();
         let mut params = std::collections::BTreeMap::new();
         params.insert("rig_host_mntns".to_owned(), host_mntns.to_le_bytes().to_vec());
