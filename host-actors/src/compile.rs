@@ -3,7 +3,9 @@
 //! rig carries its gadget headers and bundled gadgets inside the binary (see `build.rs`) and
 //! writes them to its cache directory on first use; `vmlinux.h` is generated from this kernel's
 //! BTF with bpftool, never shipped. An object is rebuilt only when its inputs change: the cache
-//! key hashes the sources, headers, kernel BTF and compiler flags. clang's own diagnostics are
+//! key hashes the sources, headers, kernel BTF and compiler flags, and any other header clang
+//! read (`#include "../shared.h"`, from its dependency file) is recorded with its hash beside the
+//! object, which is used only while those are unchanged. clang's own diagnostics are
 //! kept in the error, because they are what a gadget author needs to read.
 //!
 //! What clang sees is what Inspektor Gadget's builder gives it: `-I` rig's include directory
@@ -287,11 +289,13 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
     let key = hex::encode(&h.finalize()[..12]);
     let objdir = cache_dir().join("objects");
     let obj = objdir.join(format!("{key}.bpf.o"));
-    if obj.is_file() {
+    let deps_file = objdir.join(format!("{key}.deps"));
+    if obj.is_file() && deps_unchanged(&deps_file) {
         return Ok(obj);
     }
     fs::create_dir_all(&objdir).map_err(io(&objdir))?;
     let tmp = objdir.join(format!("{key}.{}.tmp.o", std::process::id()));
+    let depfile = objdir.join(format!("{key}.{}.tmp.d", std::process::id()));
     tracing::info!(source = %src.display(), "compiling gadget");
     let mut cmd = Command::new(&clang);
     cmd.args(CFLAGS)
@@ -306,12 +310,17 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
         cmd.arg("-idirafter").arg(d);
     }
     let out = cmd
+        .arg("-MD")
+        .arg("-MF")
+        .arg(&depfile)
         .arg("-c")
         .arg(&src)
         .arg("-o")
         .arg(&tmp)
         .output()
         .map_err(io(&clang))?;
+    let made = fs::read_to_string(&depfile).unwrap_or_default();
+    let _ = fs::remove_file(&depfile);
     if !out.status.success() {
         let _ = fs::remove_file(&tmp);
         return Err(CompileError::Clang {
@@ -323,13 +332,103 @@ pub fn compile(dir: &Path, source: &str) -> Result<PathBuf, CompileError> {
     if let Ok(strip) = find_tool("RIG_LLVM_STRIP", &["llvm-strip-19", "llvm-strip"]) {
         let _ = Command::new(strip).arg("-g").arg(&tmp).status();
     }
+    // What the key does not cover: headers clang read from anywhere but rig's embedded include
+    // directory, vmlinux.h and the system directories (`#include "../shared.h"`), with their
+    // hashes, so a cached object is used only while they are unchanged.
+    let keyed: Vec<&Path> = [include.as_path(), vmlinux.as_path(), Path::new("/usr")]
+        .into_iter()
+        .chain(system.iter().map(PathBuf::as_path))
+        .collect();
+    let mut deps = String::new();
+    for dep in depfile_paths(&made) {
+        let path = PathBuf::from(dep);
+        if path == src || keyed.iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        // Absolute, so a later run from another working directory checks the same file.
+        let path = fs::canonicalize(&path).map_err(io(&path))?;
+        let data = fs::read(&path).map_err(io(&path))?;
+        deps.push_str(&format!("{} {}\n", hex::encode(Sha256::digest(&data)), path.display()));
+    }
+    atomic_write(&deps_file, deps.as_bytes())?;
     fs::rename(&tmp, &obj).map_err(io(&obj))?;
     Ok(obj)
+}
+
+/// The prerequisites of a make-style dependency file (`obj: a b \` continued), unescaping `\ `.
+fn depfile_paths(text: &str) -> Vec<String> {
+    let joined = text.replace("\\\n", " ");
+    let Some((_, rest)) = joined.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                cur.push(' ');
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Whether every header recorded in `deps_file` still has the content it had when the object was
+/// built (a missing record means an object from before records were kept: rebuild it once).
+fn deps_unchanged(deps_file: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(deps_file) else {
+        return false;
+    };
+    text.lines().all(|line| {
+        line.split_once(' ').is_some_and(|(hash, path)| {
+            fs::read(path).is_ok_and(|data| hex::encode(Sha256::digest(&data)) == hash)
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn depfiles_list_every_prerequisite_with_escaped_spaces() {
+        let d = "/c/k.tmp.o: /g/program.bpf.c /c/include/gadget/types.h \\\n  /g/../shared.h /g/with\\ space.h\n";
+        assert_eq!(
+            depfile_paths(d),
+            ["/g/program.bpf.c", "/c/include/gadget/types.h", "/g/../shared.h", "/g/with space.h"]
+        );
+        assert!(depfile_paths("").is_empty());
+    }
+
+    #[test]
+    fn a_header_outside_the_gadget_folder_invalidates_the_cached_object() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("g");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(root.path().join("shared.h"), "#define RIG_VALUE 1\n").unwrap();
+        fs::write(
+            dir.join("program.bpf.c"),
+            "#include \"../shared.h\"\nint rig_value = RIG_VALUE;\nchar LICENSE[] __attribute__((section(\"license\"))) = \"GPL\";\n",
+        )
+        .unwrap();
+        let first = compile(&dir, "program.bpf.c").expect("compiles");
+        let before = fs::read(&first).unwrap();
+        assert_eq!(compile(&dir, "program.bpf.c").unwrap(), first, "unchanged inputs hit the cache");
+        fs::write(root.path().join("shared.h"), "#define RIG_VALUE 2\n").unwrap();
+        let second = compile(&dir, "program.bpf.c").expect("compiles again");
+        assert_ne!(fs::read(&second).unwrap(), before, "the edited header was compiled in");
+    }
 
     #[test]
     fn search_list_reads_clang_verbose_output() {

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Shared by the attach_* test fixtures (included as "../attach_common.h";
- * rig's compile cache keys on each gadget folder, so after editing this file
- * clear /var/cache/rig/objects).
+ * rig's compile cache records it as a dependency of each object).
  */
 #ifndef RIG_TEST_ATTACH_COMMON_H
 #define RIG_TEST_ATTACH_COMMON_H
