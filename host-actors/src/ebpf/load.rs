@@ -28,6 +28,15 @@ use super::object::{GadgetObject, ProgramSpec};
 /// Why a gadget could not be loaded or attached.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// A tracer's perf event array could not get its per-CPU buffers.
+    #[error("{path}: {source}")]
+    PerfBuffers {
+        /// The object.
+        path: String,
+        /// Why.
+        #[source]
+        source: super::perf::PerfError,
+    },
     /// The kernel's BTF could not be read.
     #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
     KernelBtf(String),
@@ -212,6 +221,9 @@ pub struct Loaded {
     kernel_btf: KernelBtf,
     /// Raw sockets, TCX links and dispatchers of networking programs.
     _attachments: Attachments,
+    /// Tracers' perf event arrays with their per-CPU buffers, opened before any program was
+    /// attached (a sample sent to a CPU slot with no buffer yet is dropped uncounted).
+    pub perf: Vec<(String, super::perf::PerfSource)>,
 }
 
 /// The whole kernel BTF, parsed at most once and only when something needs it: `tp_btf`,
@@ -358,11 +370,12 @@ pub fn load_with_options(
     });
     if let Some(min) = &minimal {
         match load_with(object, params, pins, min, &kernel_btf, opts) {
-            Ok((ebpf, attachments)) => {
+            Ok((ebpf, attachments, perf)) => {
                 return Ok(Loaded {
                     ebpf,
                     kernel_btf,
                     _attachments: attachments,
+                    perf,
                 });
             }
             Err(
@@ -380,7 +393,7 @@ pub fn load_with_options(
             }
         }
     }
-    let (ebpf, attachments) = load_with(object, params, pins, kernel_btf.get()?, &kernel_btf, opts)?;
+    let (ebpf, attachments, perf) = load_with(object, params, pins, kernel_btf.get()?, &kernel_btf, opts)?;
     if minimal.is_some() {
         // The whole BTF served where the minimal one did not: do not use that one again.
         core_btf::forget(&object.bytes);
@@ -389,6 +402,7 @@ pub fn load_with_options(
         ebpf,
         kernel_btf,
         _attachments: attachments,
+        perf,
     })
 }
 
@@ -400,7 +414,7 @@ fn load_with(
     target: &Btf,
     kernel_btf: &KernelBtf,
     opts: &AttachOptions,
-) -> Result<(Ebpf, Attachments), LoadError> {
+) -> Result<(Ebpf, Attachments, Vec<(String, super::perf::PerfSource)>), LoadError> {
     let mut loader = EbpfLoader::new();
     loader.btf(target);
     for (map, path) in pins {
@@ -419,6 +433,18 @@ fn load_with(
         reason: chain(&e),
     })?;
     verify_all(&mut ebpf, object, kernel_btf)?;
+    let mut perf = Vec::new();
+    for t in &object.tracers {
+        if matches!(ebpf.map(&t.map), Some(aya::maps::Map::PerfEventArray(_)))
+            && let Some(m) = ebpf.take_map(&t.map)
+        {
+            let src = super::perf::PerfSource::open(&t.map, m).map_err(|source| LoadError::PerfBuffers {
+                path: object.path.clone(),
+                source,
+            })?;
+            perf.push((t.map.clone(), src));
+        }
+    }
     let mut attachments = Attachments::default();
     let (mut attached, mut skipped) = (0usize, Vec::new());
     for spec in &object.programs {
@@ -470,7 +496,7 @@ fn load_with(
         "gadget attached"
     };
     tracing::info!(object = %object.path, programs = object.programs.len(), "{what}");
-    Ok((ebpf, attachments))
+    Ok((ebpf, attachments, perf))
 }
 
 /// Puts every program (iterators and twins aside) through the verifier, on up to one thread per

@@ -172,6 +172,9 @@ impl std::fmt::Debug for TracerBuffer {
 impl TracerBuffer {
     /// Takes the tracer map `map` out of `loaded`: a ring buffer or a perf event array.
     pub fn open(loaded: &mut Loaded, map: &str) -> Result<Self, SourceError> {
+        if let Some(i) = loaded.perf.iter().position(|(name, _)| name == map) {
+            return Ok(Self::Perf(loaded.perf.swap_remove(i).1));
+        }
         let m = loaded.ebpf.take_map(map).ok_or_else(|| SourceError::Map {
             map: map.into(),
             reason: "not in the object (GADGET_TRACER names a map that GADGET_TRACER_MAP does not define)".into(),
